@@ -1,0 +1,385 @@
+// Package eventstore is Presente's record: an append-only log of events in
+// PostgreSQL. It appends with optimistic concurrency, loads streams, reads
+// the global log in commit-safe order, runs deciders with bounded retry and
+// verifies the tamper-evident hash chain of every stream.
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/presente-dispatch/presente/domain"
+)
+
+// Stream addresses one aggregate's stream: its type ("request") and id.
+type Stream struct {
+	Type string
+	ID   uuid.UUID
+}
+
+// Metadata says who caused an event, within which flow, and why.
+type Metadata struct {
+	// Actor identifies who acted: "user:<uuid>" for a person, or
+	// "system:<job>" for Presente itself. Never a name or an email.
+	Actor string `json:"actor"`
+	// CorrelationID ties together every event of one user-visible flow.
+	// Append fills it with a new id when it is zero.
+	CorrelationID uuid.UUID `json:"correlation_id"`
+	// CausationID is the event or command that caused this one, if any.
+	CausationID uuid.UUID `json:"causation_id,omitzero"`
+	// Reason is the explanation the actor gave, if any.
+	Reason string `json:"reason,omitempty"`
+}
+
+const (
+	maxActorLen  = 200
+	maxReasonLen = 2000
+)
+
+func (m Metadata) validate() error {
+	switch {
+	case m.Actor == "":
+		return errors.New("metadata: actor is required: every event records who caused it")
+	case len(m.Actor) > maxActorLen:
+		return fmt.Errorf("metadata: actor is %d bytes, at most %d allowed", len(m.Actor), maxActorLen)
+	case strings.IndexFunc(m.Actor, unicode.IsControl) >= 0:
+		return errors.New("metadata: actor contains control characters")
+	case len(m.Reason) > maxReasonLen:
+		return fmt.Errorf("metadata: reason is %d bytes, at most %d allowed", len(m.Reason), maxReasonLen)
+	}
+	return nil
+}
+
+// Recorded is an event as the log holds it.
+type Recorded struct {
+	Position      int64
+	TxID          uint64
+	StreamID      uuid.UUID
+	StreamType    string
+	StreamVersion int64
+	EventID       uuid.UUID
+	// Type is the event type's name.
+	Type string
+	// SchemaVersion is the version the payload was stored at; Event has
+	// already been upcast to the current version.
+	SchemaVersion int
+	Event         domain.Event
+	Metadata      Metadata
+	RecordedAt    time.Time
+}
+
+// Cursor returns the global-log position just after this event.
+func (r Recorded) Cursor() Cursor { return Cursor{TxID: r.TxID, Position: r.Position} }
+
+// Cursor is a place in the global log, in its commit-safe order
+// (writing transaction id, then position). The zero Cursor is the start.
+type Cursor struct {
+	TxID     uint64 `json:"tx_id"`
+	Position int64  `json:"position"`
+}
+
+// String renders the cursor as "txid:position".
+func (c Cursor) String() string { return fmt.Sprintf("%d:%d", c.TxID, c.Position) }
+
+// ParseCursor reads a cursor rendered by Cursor.String.
+func ParseCursor(s string) (Cursor, error) {
+	tx, pos, ok := strings.Cut(s, ":")
+	if !ok {
+		return Cursor{}, fmt.Errorf("cursor %q: want \"<txid>:<position>\"", s)
+	}
+	t, err := strconv.ParseUint(tx, 10, 64)
+	if err != nil {
+		return Cursor{}, fmt.Errorf("cursor %q: transaction id is not a number", s)
+	}
+	p, err := strconv.ParseInt(pos, 10, 64)
+	if err != nil || p < 0 {
+		return Cursor{}, fmt.Errorf("cursor %q: position is not a non-negative number", s)
+	}
+	return Cursor{TxID: t, Position: p}, nil
+}
+
+// Options tune a Store. The zero value is ready for production.
+type Options struct {
+	// Clock gives the time recorded on events; time.Now when nil.
+	Clock func() time.Time
+	// NewID makes event and correlation ids; uuid.NewV7 when nil.
+	NewID func() uuid.UUID
+	// MaxAttempts bounds how often Execute decides again after a
+	// concurrency conflict; 5 when zero.
+	MaxAttempts int
+	// Registerer receives the store's metrics; none are exported when nil.
+	Registerer prometheus.Registerer
+}
+
+// Store is the event log. It is safe for concurrent use.
+type Store struct {
+	pool        *pgxpool.Pool
+	registry    *Registry
+	now         func() time.Time
+	newID       func() uuid.UUID
+	maxAttempts int
+	metrics     metrics
+}
+
+// New returns a store over pool that reads and writes the event types in
+// registry.
+func New(pool *pgxpool.Pool, registry *Registry, opts Options) (*Store, error) {
+	if pool == nil || registry == nil {
+		return nil, errors.New("eventstore: a pool and a registry are required")
+	}
+	s := &Store{pool: pool, registry: registry, now: opts.Clock, newID: opts.NewID, maxAttempts: opts.MaxAttempts}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.newID == nil {
+		s.newID = newV7
+	}
+	if s.maxAttempts <= 0 {
+		s.maxAttempts = 5
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	return s, nil
+}
+
+// newV7 returns a time-ordered UUID, which keeps the event_id index compact.
+func newV7() uuid.UUID {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.New()
+	}
+	return id
+}
+
+// querier is what append and reads need from a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+const appendSQL = `SELECT event_position, event_tx_id, event_stream_version
+FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+
+// Append adds events to a stream that must be at expectedVersion (0 for a
+// new stream), in one transaction. It returns the recorded events once they
+// are committed, or a *ConcurrencyError when another writer got there first.
+func (s *Store) Append(ctx context.Context, stream Stream, expectedVersion int64, meta Metadata, events ...domain.Event) ([]Recorded, error) {
+	return s.appendIn(ctx, s.pool, stream, expectedVersion, meta, events)
+}
+
+func (s *Store) appendIn(ctx context.Context, q querier, stream Stream, expectedVersion int64, meta Metadata, events []domain.Event) ([]Recorded, error) {
+	if len(events) == 0 {
+		return nil, fmt.Errorf("append to stream %s: no events given", stream.ID)
+	}
+	if expectedVersion < 0 {
+		return nil, fmt.Errorf("append to stream %s: expected version %d is negative", stream.ID, expectedVersion)
+	}
+	if stream.ID == uuid.Nil {
+		return nil, errors.New("append: the stream id is the nil uuid")
+	}
+	if err := meta.validate(); err != nil {
+		return nil, fmt.Errorf("append to stream %s: %w", stream.ID, err)
+	}
+	if meta.CorrelationID == uuid.Nil {
+		meta.CorrelationID = s.newID()
+	}
+	metaJSON, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("append to stream %s: encode metadata: %w", stream.ID, err)
+	}
+
+	recordedAt := s.now().UTC().Truncate(time.Microsecond)
+	n := len(events)
+	ids := make([]uuid.UUID, n)
+	types := make([]string, n)
+	versions := make([]int32, n)
+	data := make([]string, n)
+	metas := make([]string, n)
+	recs := make([]Recorded, n)
+	for i, e := range events {
+		name, version, payload, err := s.registry.encode(e)
+		if err != nil {
+			return nil, fmt.Errorf("append to stream %s: %w", stream.ID, err)
+		}
+		ids[i], types[i], versions[i], data[i], metas[i] = s.newID(), name, int32(version), string(payload), string(metaJSON)
+		recs[i] = Recorded{
+			StreamID: stream.ID, StreamType: stream.Type, EventID: ids[i], Type: name,
+			SchemaVersion: version, Event: e, Metadata: meta, RecordedAt: recordedAt,
+		}
+	}
+
+	start := time.Now()
+	rows, err := q.Query(ctx, appendSQL, stream.ID, stream.Type, expectedVersion, ids, types, versions, data, metas, recordedAt)
+	if err != nil {
+		return nil, s.appendError(stream, expectedVersion, err)
+	}
+	i := 0
+	for rows.Next() {
+		if i >= n {
+			rows.Close()
+			return nil, fmt.Errorf("append to stream %s: the database returned more rows than events", stream.ID)
+		}
+		if err := rows.Scan(&recs[i].Position, &recs[i].TxID, &recs[i].StreamVersion); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("append to stream %s: %w", stream.ID, err)
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.appendError(stream, expectedVersion, err)
+	}
+	if i != n {
+		return nil, fmt.Errorf("append to stream %s: the database recorded %d of %d events", stream.ID, i, n)
+	}
+	s.metrics.observeAppend(time.Since(start), n)
+	return recs, nil
+}
+
+// appendError turns the database's refusal of an append into a typed error.
+func (s *Store) appendError(stream Stream, expected int64, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "PS409":
+			actual, perr := strconv.ParseInt(pgErr.Detail, 10, 64)
+			if perr != nil {
+				actual = -1
+			}
+			s.metrics.conflicts.Inc()
+			return &ConcurrencyError{StreamID: stream.ID, Expected: expected, Actual: actual}
+		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_key":
+			s.metrics.conflicts.Inc()
+			return &ConcurrencyError{StreamID: stream.ID, Expected: expected, Actual: -1}
+		case pgErr.Code == "PS422":
+			got := ""
+			if _, after, ok := strings.Cut(pgErr.Message, " holds "); ok {
+				got, _, _ = strings.Cut(after, " events")
+			}
+			return &StreamTypeError{StreamID: stream.ID, Want: stream.Type, Got: got}
+		}
+	}
+	return fmt.Errorf("append to stream %s: %w", stream.ID, err)
+}
+
+const selectEvents = `SELECT position, tx_id, stream_id, stream_type, stream_version, event_id,
+       event_type, schema_version, data, metadata, recorded_at
+FROM events `
+
+// Load returns every event of a stream in order, and the stream's version
+// (0 when it has no events).
+func (s *Store) Load(ctx context.Context, streamID uuid.UUID) ([]Recorded, int64, error) {
+	events, err := s.query(ctx, s.pool, selectEvents+`WHERE stream_id = $1 ORDER BY stream_version`, streamID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("load stream %s: %w", streamID, err)
+	}
+	var version int64
+	if len(events) > 0 {
+		version = events[len(events)-1].StreamVersion
+	}
+	return events, version, nil
+}
+
+// readAllSQL reads the global log in commit-safe order: only events written
+// by transactions older than every transaction still running are returned,
+// so an event that commits late is delayed, never skipped.
+const readAllSQL = selectEvents + `WHERE (tx_id, position) > ($1::xid8, $2)
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY tx_id, position
+LIMIT $3`
+
+// ReadAll returns up to limit events of the global log after cursor, in
+// commit-safe order. Reading again from the last event's Cursor never skips
+// an event, however late its transaction commits.
+func (s *Store) ReadAll(ctx context.Context, after Cursor, limit int) ([]Recorded, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("read log after %s: limit %d must be positive", after, limit)
+	}
+	events, err := s.query(ctx, s.pool, readAllSQL, after.TxID, after.Position, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read log after %s: %w", after, err)
+	}
+	return events, nil
+}
+
+func (s *Store) query(ctx context.Context, q querier, sql string, args ...any) ([]Recorded, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Recorded
+	for rows.Next() {
+		var (
+			r              Recorded
+			schemaVersion  int32
+			data, metaJSON []byte
+		)
+		if err := rows.Scan(&r.Position, &r.TxID, &r.StreamID, &r.StreamType, &r.StreamVersion, &r.EventID,
+			&r.Type, &schemaVersion, &data, &metaJSON, &r.RecordedAt); err != nil {
+			return nil, err
+		}
+		r.SchemaVersion = int(schemaVersion)
+		if err := json.Unmarshal(metaJSON, &r.Metadata); err != nil {
+			return nil, fmt.Errorf("event %d: decode metadata: %w", r.Position, err)
+		}
+		e, err := s.registry.decode(r.Type, r.SchemaVersion, data)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", r.Position, err)
+		}
+		r.Event = e
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+type metrics struct {
+	appendSeconds prometheus.Histogram
+	appended      prometheus.Counter
+	conflicts     prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (metrics, error) {
+	m := metrics{
+		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "presente_eventstore_append_seconds",
+			Help:    "Time to append a batch of events, committed, as seen by the server.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		appended: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presente_eventstore_events_appended_total",
+			Help: "Events appended to the log by this process.",
+		}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presente_eventstore_conflicts_total",
+			Help: "Appends refused because the stream changed concurrently.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.appendSeconds, m.appended, m.conflicts} {
+		if err := reg.Register(c); err != nil {
+			return metrics{}, fmt.Errorf("eventstore: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m metrics) observeAppend(d time.Duration, n int) {
+	m.appendSeconds.Observe(d.Seconds())
+	m.appended.Add(float64(n))
+}

@@ -1,0 +1,146 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/presente-dispatch/presente/infra/postgres"
+	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
+)
+
+func TestTheEventLogRefusesUpdateDeleteAndTruncateEvenWhenEmpty(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	for _, sql := range []string{
+		`UPDATE events SET data = '{}'`,
+		`DELETE FROM events`,
+		`TRUNCATE events`,
+		`TRUNCATE events CASCADE`,
+	} {
+		_, err := pool.Exec(ctx, sql)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "PS403" || !strings.Contains(pgErr.Message, "append-only") {
+			t.Errorf("%s on an empty log: err = %v, want the append-only error", sql, err)
+		}
+	}
+}
+
+func TestTheEventLogRefusesUpdateAndDeleteOfStoredEvents(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `SELECT append_events(gen_random_uuid(), 'note', 0, ARRAY[gen_random_uuid()],
+		ARRAY['NoteAdded'], ARRAY[1], ARRAY['{"text":"x"}'], ARRAY['{"actor":"system:test"}'], now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{`UPDATE events SET data = '{}'`, `DELETE FROM events WHERE position = 1`} {
+		if _, err := pool.Exec(ctx, sql); err == nil {
+			t.Errorf("%s succeeded", sql)
+		}
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE data ? 'text'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the stored event changed: count %d, err %v", n, err)
+	}
+}
+
+func TestTheApplicationRoleMayAppendButNotRewrite(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only check
+	if _, err := tx.Exec(ctx, `SET LOCAL ROLE presente_app`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT append_events(gen_random_uuid(), 'note', 0, ARRAY[gen_random_uuid()],
+		ARRAY['NoteAdded'], ARRAY[1], ARRAY['{}'], ARRAY['{"actor":"system:test"}'], now())`); err != nil {
+		t.Fatalf("presente_app cannot append: %v", err)
+	}
+	if _, err := tx.Exec(ctx, `SAVEPOINT s`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.Exec(ctx, `ALTER TABLE events DISABLE TRIGGER events_append_only`)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" { // insufficient_privilege
+		t.Errorf("presente_app disabling the append-only trigger: err = %v, want permission denied", err)
+	}
+}
+
+func TestMigrateIsIdempotentAndStatusReportsUpToDate(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	applied, err := postgres.Migrate(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != 0 {
+		t.Errorf("migrating a migrated database applied %d migrations", applied)
+	}
+	pool, err := postgres.Open(ctx, url, postgres.PoolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	st, err := postgres.MigrationStatus(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.UpToDate() || st.Latest < 1 {
+		t.Errorf("status = %+v, want up to date at version >= 1", st)
+	}
+}
+
+func TestEnsureDatabaseCreatesAMissingDatabaseAndMigrateFillsIt(t *testing.T) {
+	ctx := context.Background()
+	scratch := pgtest.NewDatabase(t) // reserves a unique name and drops it afterwards
+	admin, err := pgx.Connect(ctx, pgtest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	u, err := url.Parse(scratch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+
+	created, err := postgres.EnsureDatabase(ctx, scratch)
+	if err != nil || !created {
+		t.Fatalf("EnsureDatabase on a missing database = %v, %v; want created", created, err)
+	}
+	if created, err := postgres.EnsureDatabase(ctx, scratch); err != nil || created {
+		t.Fatalf("EnsureDatabase on an existing database = %v, %v; want not created", created, err)
+	}
+	pool, err := postgres.Open(ctx, scratch, postgres.PoolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if st, _ := postgres.MigrationStatus(ctx, pool); st.Current != 0 {
+		t.Errorf("a new database reports schema version %d, want 0", st.Current)
+	}
+	if applied, err := postgres.Migrate(ctx, scratch); err != nil || applied < 1 {
+		t.Fatalf("Migrate = %d, %v", applied, err)
+	}
+	if st, _ := postgres.MigrationStatus(ctx, pool); !st.UpToDate() {
+		t.Errorf("after Migrate status = %+v", st)
+	}
+}
+
+func TestEnsureDatabaseExplainsAMissingDatabaseName(t *testing.T) {
+	_, err := postgres.EnsureDatabase(context.Background(), "postgres://postgres@127.0.0.1:5432/")
+	if err == nil || !strings.Contains(err.Error(), "names no database") {
+		t.Errorf("err = %v, want an explanation that the URL names no database", err)
+	}
+}

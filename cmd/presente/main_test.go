@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigTakesFlagsOverEnvironmentOverDefaults(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantAddr string
+		wantDB   string
+	}{
+		{"defaults", nil, nil, defaultAddr, defaultDatabaseURL},
+		{"environment", nil, map[string]string{"PRESENTE_ADDR": ":9000", "DATABASE_URL": "postgres://u@db:5432/p"}, ":9000", "postgres://u@db:5432/p"},
+		{"flag beats environment", []string{"--addr", "127.0.0.1:9001"}, map[string]string{"PRESENTE_ADDR": ":9000"}, "127.0.0.1:9001", defaultDatabaseURL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseConfig("serve", tt.args, envOf(tt.env), io.Discard, true, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Addr != tt.wantAddr || cfg.DatabaseURL != tt.wantDB {
+				t.Errorf("addr %q db %q, want %q %q", cfg.Addr, cfg.DatabaseURL, tt.wantAddr, tt.wantDB)
+			}
+			if cfg.Env != "production" || cfg.ShutdownTimeout != 15*time.Second {
+				t.Errorf("env %q shutdown %v, want production and 15s", cfg.Env, cfg.ShutdownTimeout)
+			}
+		})
+	}
+}
+
+func TestConfigExplainsEveryInvalidSetting(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"an address without a port", []string{"--addr", "localhost"}, "write host:port"},
+		{"a port out of range", []string{"--addr", ":70000"}, "0 to 65535"},
+		{"an unknown environment", []string{"--env", "prod"}, "use production or development"},
+		{"an unknown log level", []string{"--log-level", "loud"}, "use debug, info, warn or error"},
+		{"a URL naming no database", []string{"--database-url", "postgres://postgres@127.0.0.1:5432"}, "names no database"},
+		{"a malformed URL", []string{"--database-url", "postgres://u:pw@[::1"}, "not a valid PostgreSQL URL"},
+		{"a bad shutdown timeout", []string{"--shutdown-timeout", "soon"}, "write a duration"},
+		{"a stray argument", []string{"now"}, `unexpected argument "now"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig("serve", tt.args, envOf(nil), io.Discard, true, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to say %q", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "pw@") {
+				t.Errorf("the error repeats the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestUnknownCommandsAndBadFlagsExitWithUsage(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"serv"}, envOf(nil), io.Discard, &stderr); code != exitUsage {
+		t.Errorf("unknown command: exit %d, want %d", code, exitUsage)
+	}
+	if !strings.Contains(stderr.String(), `unknown command "serv"`) {
+		t.Errorf("stderr = %q", stderr.String())
+	}
+	if code := run(context.Background(), []string{"serve", "--port", "1"}, envOf(nil), io.Discard, io.Discard); code != exitUsage {
+		t.Errorf("unknown flag: exit %d, want %d", code, exitUsage)
+	}
+	if code := run(context.Background(), []string{"migrate", "-h"}, envOf(nil), io.Discard, io.Discard); code != exitOK {
+		t.Errorf("-h: exit %d, want 0", code)
+	}
+}
+
+// missingDatabase returns the URL of a database that does not exist yet and
+// will be dropped when the test ends.
+func missingDatabase(t *testing.T) string {
+	t.Helper()
+	u := pgtest.NewDatabase(t)
+	parsed, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, pgtest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	name := strings.TrimPrefix(parsed.Path, "/")
+	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeCreatesMigratesAndAnswersProbes(t *testing.T) {
+	dbURL := missingDatabase(t)
+	cfg, err := parseConfig("serve", []string{"--addr", "127.0.0.1:0", "--database-url", dbURL}, envOf(nil), io.Discard, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := startServer(context.Background(), cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.shutdown(5 * time.Second) //nolint:errcheck // also checked below
+	base := "http://" + s.Addr()
+
+	if code, body := httpGet(t, base+"/healthz"); code != 200 {
+		t.Errorf("healthz = %d %s", code, body)
+	}
+	code, body := httpGet(t, base+"/readyz")
+	if code != 200 || !strings.Contains(body, `"migrations":{"ok":true`) {
+		t.Errorf("readyz = %d %s", code, body)
+	}
+	_, metrics := httpGet(t, base+"/metrics")
+	for _, want := range []string{"presente_db_pool_connections", "presente_db_oldest_transaction_seconds", "go_goroutines", `presente_http_requests_total{code="200",route="GET /readyz"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	// The database disappears: the server stays up and says it is not ready.
+	parsed, _ := url.Parse(dbURL)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, pgtest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{strings.TrimPrefix(parsed.Path, "/")}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := httpGet(t, base+"/readyz"); code != 503 || !strings.Contains(body, "the database does not answer") {
+		t.Errorf("readyz without a database = %d %s, want 503 naming the database", code, body)
+	}
+	if code, _ := httpGet(t, base+"/healthz"); code != 200 {
+		t.Errorf("healthz without a database = %d, want 200: the process is still up", code)
+	}
+	if err := s.shutdown(5 * time.Second); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+func TestMigrateThenVerifyReportsAnIntactAndThenATamperedLog(t *testing.T) {
+	dbURL := missingDatabase(t)
+	ctx := context.Background()
+	env := envOf(map[string]string{"DATABASE_URL": dbURL})
+	var out bytes.Buffer
+	if code := run(ctx, []string{"migrate"}, env, &out, &out); code != exitOK {
+		t.Fatalf("migrate exit %d: %s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "created the database") || !strings.Contains(out.String(), "applied 1 migration(s)") {
+		t.Errorf("migrate said %q", out.String())
+	}
+
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	stream := uuid.New()
+	for v := range 3 {
+		if _, err := conn.Exec(ctx, `SELECT append_events($1, 'note', $2, ARRAY[gen_random_uuid()], ARRAY['NoteAdded'], ARRAY[1],
+			ARRAY[$3::text], ARRAY['{"actor":"system:test"}'], now())`, stream, v, `{"text":"step `+string(rune('a'+v))+`"}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out.Reset()
+	if code := run(ctx, []string{"verify"}, env, &out, &out); code != exitOK {
+		t.Fatalf("verify of an intact log: exit %d: %s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "verified 3 events in 1 streams") || !strings.Contains(out.String(), "OK") {
+		t.Errorf("verify said %q", out.String())
+	}
+
+	for _, sql := range []string{
+		"ALTER TABLE events DISABLE TRIGGER events_append_only",
+		`UPDATE events SET data = '{"text":"nothing happened"}' WHERE stream_version = 2`,
+		"ALTER TABLE events ENABLE TRIGGER events_append_only",
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out.Reset()
+	if code := run(ctx, []string{"verify", "--json"}, env, &out, &out); code != exitFailure {
+		t.Fatalf("verify of a tampered log: exit %d, want %d: %s", code, exitFailure, out.String())
+	}
+	var report struct {
+		Breaks []struct {
+			StreamID      uuid.UUID `json:"stream_id"`
+			StreamVersion int64     `json:"stream_version"`
+		}
+	}
+	if err := json.Unmarshal(out.Bytes(), &report); err != nil {
+		t.Fatalf("verify --json printed %q: %v", out.String(), err)
+	}
+	if len(report.Breaks) != 1 || report.Breaks[0].StreamID != stream || report.Breaks[0].StreamVersion != 2 {
+		t.Errorf("breaks = %+v, want one at version 2 of %s", report.Breaks, stream)
+	}
+}
+
+// TestTheBinaryShutsDownGracefullyOnSIGTERM runs the real executable: it
+// must log where it listens, serve, and exit 0 on SIGTERM.
+func TestTheBinaryShutsDownGracefullyOnSIGTERM(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "presente")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+pgtest.NewDatabase(t), "PRESENTE_ENV=production")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck // already exited on success
+
+	lines := make(chan map[string]any, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var entry map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &entry); err != nil {
+				entry = map[string]any{"msg": "NOT JSON: " + sc.Text()}
+			}
+			lines <- entry
+		}
+	}()
+	next := func(msg string) map[string]any {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case e, ok := <-lines:
+				if !ok {
+					t.Fatalf("the server exited before logging %q", msg)
+				}
+				if strings.HasPrefix(e["msg"].(string), "NOT JSON") {
+					t.Errorf("production log line is not JSON: %v", e["msg"])
+				}
+				if e["msg"] == msg {
+					return e
+				}
+			case <-timeout:
+				t.Fatalf("no %q log line within 30s", msg)
+			}
+		}
+	}
+	serving := next("serving")
+	if code, _ := httpGet(t, serving["url"].(string)+"/readyz"); code != 200 {
+		t.Errorf("readyz = %d", code)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	next("stopped")
+	for range lines { // read to EOF before Wait closes the pipe
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want status 0", err)
+	}
+}

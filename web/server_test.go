@@ -1,0 +1,175 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/presente-dispatch/presente/infra/eventstore"
+)
+
+func newTestServer(t *testing.T, checks ...Check) *httptest.Server {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	s, err := NewServer(Config{Checks: checks, Gatherer: reg, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func passing(name string) Check {
+	return Check{Name: name, Run: func(context.Context) (any, error) { return map[string]int{"n": 1}, nil }}
+}
+
+func TestReadyzAnswers200WhenEveryCheckPasses(t *testing.T) {
+	ts := newTestServer(t, passing("database"), passing("migrations"))
+	resp, body := get(t, ts.URL+"/readyz")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d, body %s", resp.StatusCode, body)
+	}
+	var got struct {
+		Status string
+		Checks map[string]checkResult
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != "ready" || len(got.Checks) != 2 || !got.Checks["database"].OK {
+		t.Errorf("body = %s", body)
+	}
+}
+
+func TestReadyzAnswers503NamingTheFailedCheck(t *testing.T) {
+	failing := Check{Name: "migrations", Run: func(context.Context) (any, error) {
+		return nil, errors.New("the schema is at version 0, this build needs 1: run presente migrate")
+	}}
+	ts := newTestServer(t, passing("database"), failing)
+	resp, body := get(t, ts.URL+"/readyz")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503", resp.StatusCode)
+	}
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	if !strings.Contains(body, `"not_ready"`) || !strings.Contains(body, "run presente migrate") {
+		t.Errorf("body = %s, want not_ready and the failing check's advice", body)
+	}
+}
+
+func TestReadyzGivesUpOnACheckThatHangs(t *testing.T) {
+	hangs := Check{Name: "database", Run: func(ctx context.Context) (any, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}
+	reg := prometheus.NewRegistry()
+	s, err := NewServer(Config{Checks: []Check{hangs}, Gatherer: reg, CheckTimeout: 50_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503", rec.Code)
+	}
+}
+
+func TestHealthzAnswersWithoutConsultingChecks(t *testing.T) {
+	broken := Check{Name: "database", Run: func(context.Context) (any, error) { return nil, errors.New("down") }}
+	ts := newTestServer(t, broken)
+	if resp, body := get(t, ts.URL+"/healthz"); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"ok"`) {
+		t.Fatalf("healthz = %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestMetricsCountRequestsByRoute(t *testing.T) {
+	ts := newTestServer(t)
+	get(t, ts.URL+"/healthz")
+	get(t, ts.URL+"/no/such/thing")
+	_, body := get(t, ts.URL+"/metrics")
+	for _, want := range []string{
+		`presente_http_requests_total{code="200",route="GET /healthz"} 1`,
+		`presente_http_requests_total{code="404",route="unmatched"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestUnknownPathsAnswerA404ErrorBody(t *testing.T) {
+	ts := newTestServer(t)
+	resp, body := get(t, ts.URL+"/api/v1/nothing")
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `"code":"not_found"`) {
+		t.Fatalf("got %d %s", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("Content-Type"); !strings.HasPrefix(got, "application/json") {
+		t.Errorf("content type %q", got)
+	}
+}
+
+func TestEveryResponseCarriesTheProtectiveHeaders(t *testing.T) {
+	ts := newTestServer(t)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/missing"} {
+		resp, _ := get(t, ts.URL+path)
+		for header, want := range map[string]string{
+			"X-Content-Type-Options": "nosniff",
+			"Referrer-Policy":        "no-referrer",
+			"Cache-Control":          "no-store",
+		} {
+			if got := resp.Header.Get(header); got != want {
+				t.Errorf("%s: %s = %q, want %q", path, header, got, want)
+			}
+		}
+	}
+}
+
+func TestErrorStatusMapsEachKindOfError(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		code int
+		body string
+	}{
+		{"a concurrency conflict is 409", fmt.Errorf("claim: %w", &eventstore.ConcurrencyError{StreamID: uuid.New(), Expected: 1, Actual: 2}), http.StatusConflict, "conflict"},
+		{"a client error is 400 with its own message", &Error{Code: "invalid", Message: "end is before start", Field: "end"}, http.StatusBadRequest, "invalid"},
+		{"a timeout is 503", fmt.Errorf("load: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, "unavailable"},
+		{"anything else is 500 without its text", errors.New("secret internals"), http.StatusInternalServerError, "internal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := errorStatus(tt.err)
+			if code != tt.code || body.Code != tt.body {
+				t.Errorf("errorStatus = %d %s, want %d %s", code, body.Code, tt.code, tt.body)
+			}
+			if strings.Contains(body.Message, "secret") {
+				t.Errorf("internal error text leaked to the client: %q", body.Message)
+			}
+		})
+	}
+}

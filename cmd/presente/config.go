@@ -40,7 +40,7 @@ func (c Config) Development() bool { return c.Env == "development" }
 // default.
 type setting struct {
 	flag, env, def, usage string
-	value             *string
+	value                 *string
 }
 
 // parseConfig parses the settings a subcommand uses. withServer adds the

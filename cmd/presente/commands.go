@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -42,12 +43,21 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 // runVerify walks every stream's hash chain and reports any break. It exits
 // 1 when the log has been tampered with.
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var asJSON bool
+	var (
+		asJSON           bool
+		anchorIn, saveTo string
+	)
 	cfg, err := parseConfig("verify", args, getenv, stderr, false, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+		fs.StringVar(&anchorIn, "anchor", "", "check that every stream head saved in this file is still in the log, unchanged")
+		fs.StringVar(&saveTo, "save-anchor", "", "save the stream heads to this file, kept outside the database, for a later --anchor")
 	})
 	if err != nil {
 		return configError(err, stderr)
+	}
+	anchors, err := readAnchor(anchorIn)
+	if err != nil {
+		return err
 	}
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.PoolOptions{MaxConns: 2})
 	if err != nil {
@@ -60,9 +70,14 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	report, err := store.Verify(ctx)
+	report, err := store.Verify(ctx, anchors)
 	if err != nil {
 		return err
+	}
+	if saveTo != "" && report.OK() {
+		if err := writeAnchor(saveTo, report.Heads); err != nil {
+			return err
+		}
 	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)
@@ -73,6 +88,12 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	} else {
 		fmt.Fprintf(stdout, "verified %d events in %d streams\n", report.Events, report.Streams)
 		fmt.Fprintf(stdout, "stream heads digest: %s\n", report.Digest)
+		if anchorIn != "" {
+			fmt.Fprintf(stdout, "checked against %d anchored stream heads from %s\n", len(anchors), anchorIn)
+		}
+		if saveTo != "" && report.OK() {
+			fmt.Fprintf(stdout, "saved %d stream heads to %s: keep it outside the database\n", len(report.Heads), saveTo)
+		}
 		if report.OK() {
 			fmt.Fprintln(stdout, "OK: every hash chain is intact")
 		} else {
@@ -84,6 +105,38 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if !report.OK() {
 		return &failure{code: exitFailure}
+	}
+	return nil
+}
+
+// anchorFile is the format of a saved anchor.
+type anchorFile struct {
+	SavedAt time.Time         `json:"saved_at"`
+	Heads   []eventstore.Head `json:"heads"`
+}
+
+func readAnchor(path string) ([]eventstore.Head, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read anchor: %w", err)
+	}
+	var a anchorFile
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("anchor %s is not a file saved by presente verify --save-anchor: %w", path, err)
+	}
+	return a.Heads, nil
+}
+
+func writeAnchor(path string, heads []eventstore.Head) error {
+	b, err := json.MarshalIndent(anchorFile{SavedAt: time.Now().UTC(), Heads: heads}, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("save anchor: %w", err)
 	}
 	return nil
 }

@@ -206,7 +206,8 @@ func TestMigrateThenVerifyReportsAnIntactAndThenATamperedLog(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if code := run(ctx, []string{"verify"}, env, &out, &out); code != exitOK {
+	anchor := filepath.Join(t.TempDir(), "anchor.json")
+	if code := run(ctx, []string{"verify", "--save-anchor", anchor}, env, &out, &out); code != exitOK {
 		t.Fatalf("verify of an intact log: exit %d: %s", code, out.String())
 	}
 	if !strings.Contains(out.String(), "verified 3 events in 1 streams") || !strings.Contains(out.String(), "OK") {
@@ -221,6 +222,13 @@ func TestMigrateThenVerifyReportsAnIntactAndThenATamperedLog(t *testing.T) {
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
 		}
+	}
+	out.Reset()
+	if code := run(ctx, []string{"verify", "--anchor", anchor}, env, &out, &out); code != exitFailure {
+		t.Fatalf("verify against the anchor: exit %d, want %d: %s", code, exitFailure, out.String())
+	}
+	if !strings.Contains(out.String(), "TAMPERED") || !strings.Contains(out.String(), "checked against 1 anchored") {
+		t.Errorf("verify --anchor said %q", out.String())
 	}
 	out.Reset()
 	if code := run(ctx, []string{"verify", "--json"}, env, &out, &out); code != exitFailure {

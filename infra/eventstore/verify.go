@@ -33,10 +33,26 @@ type VerifyReport struct {
 	Streams int     `json:"streams"`
 	Events  int64   `json:"events"`
 	Breaks  []Break `json:"breaks"`
-	// Digest summarizes every stream's head (id, version, hash). Recorded
-	// outside the database, it lets a later verification prove that the
-	// heads it then sees extend the ones recorded.
+	// Digest is a SHA-256 over every stream's head (id, version, hash of
+	// its last event), in id order. The chain alone cannot reveal history
+	// rewritten from some event onward with every later hash recomputed, or
+	// a stream's newest events removed together with its head; a digest
+	// recorded outside the database can, since it would no longer match
+	// (see ARCHITECTURE.md).
 	Digest string `json:"digest"`
+	// Heads lists every stream's head, in stream id order, to be saved as
+	// the anchor of a later verification.
+	Heads []Head `json:"-"`
+}
+
+// Head is a stream's newest event as one verification saw it. Heads saved
+// outside the database (an anchor) let a later verification prove that
+// history was only appended to since: every anchored event must still be
+// there, with the same hash.
+type Head struct {
+	StreamID uuid.UUID `json:"stream_id"`
+	Version  int64     `json:"version"`
+	Hash     string    `json:"hash"`
 }
 
 // OK tells whether no break was found.
@@ -44,7 +60,6 @@ func (r VerifyReport) OK() bool { return len(r.Breaks) == 0 }
 
 type streamHead struct {
 	version int64
-	hash    []byte
 	typ     string
 }
 
@@ -55,16 +70,24 @@ var zeroHash = make([]byte, sha256.Size)
 // It reports every event whose hash, link to its predecessor or version
 // number does not match, and every stream whose recorded head disagrees
 // with its events.
-func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
+//
+// Each anchor, a head saved by an earlier verification, must still be in
+// the log with the same hash; otherwise its stream's history was rewritten
+// or cut short, however carefully the chain was recomputed.
+func (s *Store) Verify(ctx context.Context, anchors []Head) (VerifyReport, error) {
+	anchored := make(map[uuid.UUID]Head, len(anchors))
+	for _, a := range anchors {
+		anchored[a.StreamID] = a
+	}
 	heads := map[uuid.UUID]streamHead{}
-	rows, err := s.pool.Query(ctx, `SELECT stream_id, stream_type, version, last_hash FROM streams`)
+	rows, err := s.pool.Query(ctx, `SELECT stream_id, stream_type, version FROM streams`)
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("verify: read streams: %w", err)
 	}
 	for rows.Next() {
 		var id uuid.UUID
 		var h streamHead
-		if err := rows.Scan(&id, &h.typ, &h.version, &h.hash); err != nil {
+		if err := rows.Scan(&id, &h.typ, &h.version); err != nil {
 			rows.Close()
 			return VerifyReport{}, fmt.Errorf("verify: read streams: %w", err)
 		}
@@ -84,14 +107,25 @@ FROM events ORDER BY stream_id, stream_version`)
 	defer rows.Close()
 
 	var (
-		cur     uuid.UUID
-		started bool
-		version int64
-		prev    []byte
+		cur        uuid.UUID
+		started    bool
+		version    int64
+		prev       []byte
+		streamType string
+		digest     = sha256.New()
 	)
 	finish := func() {
 		if !started {
 			return
+		}
+		fmt.Fprintf(digest, "%s %d %x\n", cur, version, prev)
+		report.Heads = append(report.Heads, Head{StreamID: cur, Version: version, Hash: hex.EncodeToString(prev)})
+		if a, ok := anchored[cur]; ok {
+			if a.Version > version {
+				report.Breaks = append(report.Breaks, Break{StreamID: cur,
+					Problem: fmt.Sprintf("the anchor recorded version %d but the stream now ends at version %d: events were removed", a.Version, version)})
+			}
+			delete(anchored, cur)
 		}
 		h, ok := heads[cur]
 		switch {
@@ -100,8 +134,9 @@ FROM events ORDER BY stream_id, stream_version`)
 		case h.version != version:
 			report.Breaks = append(report.Breaks, Break{StreamID: cur,
 				Problem: fmt.Sprintf("streams records version %d but the events end at version %d", h.version, version)})
-		case !bytes.Equal(h.hash, prev):
-			report.Breaks = append(report.Breaks, Break{StreamID: cur, Problem: "streams records a head hash that is not the hash of its last event"})
+		case h.typ != streamType:
+			report.Breaks = append(report.Breaks, Break{StreamID: cur,
+				Problem: fmt.Sprintf("streams records type %s but its events are %s", h.typ, streamType)})
 		}
 		delete(heads, cur)
 	}
@@ -120,7 +155,11 @@ FROM events ORDER BY stream_id, stream_version`)
 		e.metadata, e.data = metadataText, dataText
 		if !started || e.streamID != cur {
 			finish()
-			cur, started, version, prev = e.streamID, true, 0, zeroHash
+			cur, started, version, prev, streamType = e.streamID, true, 0, zeroHash, e.streamType
+		}
+		if e.streamType != streamType {
+			report.Breaks = append(report.Breaks, Break{StreamID: e.streamID, StreamVersion: e.streamVersion, Position: e.position,
+				Problem: fmt.Sprintf("is a %s event in a %s stream", e.streamType, streamType)})
 		}
 		report.Events++
 		brk := func(problem string) {
@@ -135,12 +174,19 @@ FROM events ORDER BY stream_id, stream_version`)
 		if want := e.hash(storedPrev); !bytes.Equal(storedHash, want) {
 			brk("its stored hash does not match its contents: the event was altered after it was written")
 		}
+		if a, ok := anchored[e.streamID]; ok && a.Version == e.streamVersion && a.Hash != hex.EncodeToString(storedHash) {
+			brk("differs from the event the anchor recorded: history was rewritten from here or earlier")
+		}
 		version, prev = e.streamVersion, storedHash
 	}
 	if err := rows.Err(); err != nil {
 		return VerifyReport{}, fmt.Errorf("verify: read events: %w", err)
 	}
 	finish()
+	for id, a := range anchored {
+		report.Breaks = append(report.Breaks, Break{StreamID: id,
+			Problem: fmt.Sprintf("the anchor recorded this stream at version %d but it has no events now", a.Version)})
+	}
 	for id, h := range heads {
 		if h.version != 0 {
 			report.Breaks = append(report.Breaks, Break{StreamID: id,
@@ -155,35 +201,8 @@ FROM events ORDER BY stream_id, stream_version`)
 		return a.StreamVersion < b.StreamVersion
 	})
 
-	digest, err := s.headsDigest(ctx)
-	if err != nil {
-		return VerifyReport{}, err
-	}
-	report.Digest = digest
+	report.Digest = hex.EncodeToString(digest.Sum(nil))
 	return report, nil
-}
-
-// headsDigest hashes every stream's (id, version, head hash), in id order.
-func (s *Store) headsDigest(ctx context.Context) (string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT stream_id, version, last_hash FROM streams ORDER BY stream_id`)
-	if err != nil {
-		return "", fmt.Errorf("verify: digest stream heads: %w", err)
-	}
-	defer rows.Close()
-	h := sha256.New()
-	for rows.Next() {
-		var id uuid.UUID
-		var version int64
-		var last []byte
-		if err := rows.Scan(&id, &version, &last); err != nil {
-			return "", fmt.Errorf("verify: digest stream heads: %w", err)
-		}
-		fmt.Fprintf(h, "%s %d %x\n", id, version, last)
-	}
-	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("verify: digest stream heads: %w", err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // eventRow holds the stored columns an event's hash covers.

@@ -33,7 +33,7 @@ func seedLog(t *testing.T, s *Store) []Stream {
 
 func verify(t *testing.T, s *Store) VerifyReport {
 	t.Helper()
-	r, err := s.Verify(context.Background())
+	r, err := s.Verify(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,13 +136,70 @@ func TestVerifyCatchesATruncatedStreamWhoseHeadWasNotRewound(t *testing.T) {
 	}
 }
 
-func TestVerifyCatchesAForgedHeadHash(t *testing.T) {
+func TestVerifyCatchesAStreamHeadThatDisagreesWithItsEvents(t *testing.T) {
 	s, pool := newTestStore(t, Options{})
 	streams := seedLog(t, s)
-	if _, err := pool.Exec(context.Background(), `UPDATE streams SET last_hash = sha256('forged') WHERE stream_id = $1`, streams[0].ID); err != nil {
+	if _, err := pool.Exec(context.Background(), `UPDATE streams SET version = version + 1 WHERE stream_id = $1`, streams[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	if r := verify(t, s); len(r.Breaks) != 1 || r.Breaks[0].StreamID != streams[0].ID {
-		t.Fatalf("breaks = %v, want one on the forged stream", r.Breaks)
+		t.Fatalf("breaks = %v, want one on the altered stream", r.Breaks)
+	}
+}
+
+// TestAnAnchorRevealsHistoryRewrittenWithItsChainRecomputed plays the
+// strongest attacker: one who edits an event, recomputes every later hash
+// with the database's own function and cuts another stream short with its
+// head. The chain is consistent again; only the anchor saved earlier,
+// outside the database, shows what happened.
+func TestAnAnchorRevealsHistoryRewrittenWithItsChainRecomputed(t *testing.T) {
+	s, pool := newTestStore(t, Options{})
+	streams := seedLog(t, s)
+	anchor := verify(t, s).Heads
+	if len(anchor) != 3 {
+		t.Fatalf("heads = %d, want 3", len(anchor))
+	}
+	// Appending after the anchor is fine: history is only extended.
+	if _, err := s.Append(context.Background(), streams[2], 7, testMeta, noteAdded{Text: "later"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Verify(context.Background(), anchor); err != nil || !r.OK() {
+		t.Fatalf("appending after the anchor: %v, %v", r.Breaks, err)
+	}
+
+	tamper(t, pool, `UPDATE events SET data = '{"text": "nothing happened"}' WHERE stream_id = $1 AND stream_version = 5`, streams[0].ID)
+	tamper(t, pool, `DO $$
+DECLARE r record; prev bytea := NULL;
+BEGIN
+  FOR r IN SELECT * FROM events WHERE stream_id = '`+streams[0].ID.String()+`' ORDER BY stream_version LOOP
+    IF prev IS NOT NULL THEN
+      UPDATE events SET prev_hash = prev,
+        hash = event_hash(prev, r.position, r.stream_id, r.stream_type, r.stream_version, r.event_id,
+                          r.event_type, r.schema_version, r.recorded_at, r.metadata, r.data)
+      WHERE position = r.position RETURNING hash INTO prev;
+    ELSE
+      prev := r.hash;
+    END IF;
+  END LOOP;
+END $$`)
+	tamper(t, pool, `DELETE FROM events WHERE stream_id = $1 AND stream_version = 7`, streams[1].ID)
+	if _, err := pool.Exec(context.Background(), `UPDATE streams SET version = 6 WHERE stream_id = $1`, streams[1].ID); err != nil {
+		t.Fatal(err)
+	}
+
+	if r := verify(t, s); !r.OK() {
+		t.Fatalf("setup: the attacker left visible breaks %v; the point is that they did not", r.Breaks)
+	}
+	r, err := s.Verify(context.Background(), anchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rewritten, cut bool
+	for _, b := range r.Breaks {
+		rewritten = rewritten || (b.StreamID == streams[0].ID && strings.Contains(b.Problem, "rewritten"))
+		cut = cut || (b.StreamID == streams[1].ID && strings.Contains(b.Problem, "events were removed"))
+	}
+	if !rewritten || !cut {
+		t.Errorf("breaks against the anchor = %v, want the rewritten and the cut stream", r.Breaks)
 	}
 }

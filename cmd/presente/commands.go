@@ -70,6 +70,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	report, err := store.Verify(ctx, anchors)
 	if err != nil {
 		return err

@@ -200,8 +200,8 @@ func TestMigrateThenVerifyReportsAnIntactAndThenATamperedLog(t *testing.T) {
 	defer conn.Close(ctx)
 	stream := uuid.New()
 	for v := range 3 {
-		if _, err := conn.Exec(ctx, `SELECT append_events($1, 'note', $2, ARRAY[gen_random_uuid()], ARRAY['NoteAdded'], ARRAY[1],
-			ARRAY[$3::text], ARRAY['{"actor":"system:test"}'], now())`, stream, v, `{"text":"step `+string(rune('a'+v))+`"}`); err != nil {
+		if _, err := conn.Exec(ctx, `SELECT append_events(ARRAY[$1::uuid], ARRAY['note'], ARRAY[$2::bigint], ARRAY[1], ARRAY[gen_random_uuid()],
+			ARRAY['NoteAdded'], ARRAY[1], ARRAY[$3::text], ARRAY['{"actor":"system:test"}'], now())`, stream, v, `{"text":"step `+string(rune('a'+v))+`"}`); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -52,6 +52,7 @@ func TestUpcasterIsAppliedOnRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer updated.Close()
 	if _, err := updated.Append(ctx, Stream{Type: "tally", ID: id}, 1, testMeta, talliedV2{Amount: 4, Unit: "hours"}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +88,7 @@ func TestReadingAnUnknownEventTypeFailsLoudly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer blind.Close()
 	if _, _, err := blind.Load(ctx, id); !errors.Is(err, ErrUnknownEventType) {
 		t.Errorf("Load: err = %v, want ErrUnknownEventType", err)
 	}

@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -121,6 +123,9 @@ type Options struct {
 	MaxAttempts int
 	// Registerer receives the store's metrics; none are exported when nil.
 	Registerer prometheus.Registerer
+	// Committers is how many batches of appends may be in flight at once;
+	// 1 when zero. See batch.go.
+	Committers int
 }
 
 // Store is the event log. It is safe for concurrent use.
@@ -131,6 +136,15 @@ type Store struct {
 	newID       func() uuid.UUID
 	maxAttempts int
 	metrics     metrics
+
+	// mu guards closed: enqueueing holds it for reading, so that no append
+	// enters the queue once Close has begun.
+	mu         sync.RWMutex
+	closed     bool
+	queue      chan *appendRequest
+	stopped    chan struct{}
+	stopOnce   sync.Once
+	committers sync.WaitGroup
 }
 
 // New returns a store over pool that reads and writes the event types in
@@ -154,6 +168,7 @@ func New(pool *pgxpool.Pool, registry *Registry, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.metrics = m
+	s.startCommitters(opts.Committers)
 	return s, nil
 }
 
@@ -166,22 +181,76 @@ func newV7() uuid.UUID {
 	return id
 }
 
-// querier is what append and reads need from a pool or a transaction.
+// querier is what appends and reads need from a pool or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-const appendSQL = `SELECT event_position, event_tx_id, event_stream_version
-FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+const appendSQL = `SELECT item, event_position, event_tx_id, event_stream_version
+FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 
 // Append adds events to a stream that must be at expectedVersion (0 for a
-// new stream), in one transaction. It returns the recorded events once they
-// are committed, or a *ConcurrencyError when another writer got there first.
+// new stream). It returns the recorded events once they are committed, or a
+// *ConcurrencyError when another writer got there first.
+//
+// Concurrent appends are committed together (see batch.go); each still
+// succeeds or fails on its own. If ctx ends while the append is in flight
+// the caller gets ctx's error and the events may or may not be committed:
+// they are never acknowledged before they are.
 func (s *Store) Append(ctx context.Context, stream Stream, expectedVersion int64, meta Metadata, events ...domain.Event) ([]Recorded, error) {
-	return s.appendIn(ctx, s.pool, stream, expectedVersion, meta, events)
+	req, err := s.prepare(stream, expectedVersion, meta, events)
+	if err != nil {
+		return nil, err
+	}
+	req.ctx = ctx
+	req.done = make(chan error, 1)
+	if err := s.enqueue(ctx, req); err != nil {
+		return nil, fmt.Errorf("append to stream %s: %w", stream.ID, err)
+	}
+	select {
+	case err := <-req.done:
+		if err != nil {
+			return nil, err
+		}
+		return req.recs, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("append to stream %s: %w (the events may still be committed)", stream.ID, ctx.Err())
+	}
 }
 
+// appendIn appends within the caller's transaction q, bypassing batching.
 func (s *Store) appendIn(ctx context.Context, q querier, stream Stream, expectedVersion int64, meta Metadata, events []domain.Event) ([]Recorded, error) {
+	req, err := s.prepare(stream, expectedVersion, meta, events)
+	if err != nil {
+		return nil, err
+	}
+	outcomes, err := s.run(ctx, q, []*appendRequest{req})
+	if err != nil {
+		return nil, s.appendError(stream, err)
+	}
+	if outcomes[0] != nil {
+		return nil, outcomes[0]
+	}
+	return req.recs, nil
+}
+
+// appendRequest is one append: its encoded events, the records it will
+// return, and where its outcome goes.
+type appendRequest struct {
+	ctx      context.Context
+	stream   Stream
+	expected int64
+	ids      []uuid.UUID
+	types    []string
+	versions []int32
+	data     []string
+	metas    []string
+	recs     []Recorded
+	done     chan error
+}
+
+// prepare validates and encodes an append.
+func (s *Store) prepare(stream Stream, expectedVersion int64, meta Metadata, events []domain.Event) (*appendRequest, error) {
 	if len(events) == 0 {
 		return nil, fmt.Errorf("append to stream %s: no events given", stream.ID)
 	}
@@ -190,6 +259,9 @@ func (s *Store) appendIn(ctx context.Context, q querier, stream Stream, expected
 	}
 	if stream.ID == uuid.Nil {
 		return nil, errors.New("append: the stream id is the nil uuid")
+	}
+	if !streamTypeName.MatchString(stream.Type) {
+		return nil, fmt.Errorf("append to stream %s: stream type %q must be lower case letters, digits and '_', starting with a letter (at most 63)", stream.ID, stream.Type)
 	}
 	if err := meta.validate(); err != nil {
 		return nil, fmt.Errorf("append to stream %s: %w", stream.ID, err)
@@ -202,75 +274,129 @@ func (s *Store) appendIn(ctx context.Context, q querier, stream Stream, expected
 		return nil, fmt.Errorf("append to stream %s: encode metadata: %w", stream.ID, err)
 	}
 
-	recordedAt := s.now().UTC().Truncate(time.Microsecond)
 	n := len(events)
-	ids := make([]uuid.UUID, n)
-	types := make([]string, n)
-	versions := make([]int32, n)
-	data := make([]string, n)
-	metas := make([]string, n)
-	recs := make([]Recorded, n)
+	r := &appendRequest{
+		stream:   stream,
+		expected: expectedVersion,
+		ids:      make([]uuid.UUID, n),
+		types:    make([]string, n),
+		versions: make([]int32, n),
+		data:     make([]string, n),
+		metas:    make([]string, n),
+		recs:     make([]Recorded, n),
+	}
 	for i, e := range events {
 		name, version, payload, err := s.registry.encode(e)
 		if err != nil {
 			return nil, fmt.Errorf("append to stream %s: %w", stream.ID, err)
 		}
-		ids[i], types[i], versions[i], data[i], metas[i] = s.newID(), name, int32(version), string(payload), string(metaJSON)
-		recs[i] = Recorded{
-			StreamID: stream.ID, StreamType: stream.Type, EventID: ids[i], Type: name,
-			SchemaVersion: version, Event: e, Metadata: meta, RecordedAt: recordedAt,
+		r.ids[i], r.types[i], r.versions[i], r.data[i], r.metas[i] = s.newID(), name, int32(version), string(payload), string(metaJSON)
+		r.recs[i] = Recorded{
+			StreamID: stream.ID, StreamType: stream.Type, EventID: r.ids[i], Type: name,
+			SchemaVersion: version, Event: e, Metadata: meta,
 		}
 	}
+	return r, nil
+}
 
-	start := time.Now()
-	rows, err := q.Query(ctx, appendSQL, stream.ID, stream.Type, expectedVersion, ids, types, versions, data, metas, recordedAt)
+var streamTypeName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// run appends a batch with one statement through q and returns each
+// append's own outcome (nil or a *ConcurrencyError). Through a pool, the
+// statement is its own transaction: run returns only after its commit.
+func (s *Store) run(ctx context.Context, q querier, batch []*appendRequest) ([]error, error) {
+	recordedAt := s.now().UTC().Truncate(time.Microsecond)
+	var total int
+	for _, r := range batch {
+		total += len(r.ids)
+	}
+	var (
+		streamIDs   = make([]uuid.UUID, len(batch))
+		streamTypes = make([]string, len(batch))
+		expected    = make([]int64, len(batch))
+		counts      = make([]int32, len(batch))
+		ids         = make([]uuid.UUID, 0, total)
+		types       = make([]string, 0, total)
+		versions    = make([]int32, 0, total)
+		data        = make([]string, 0, total)
+		metas       = make([]string, 0, total)
+	)
+	for i, r := range batch {
+		streamIDs[i], streamTypes[i], expected[i], counts[i] = r.stream.ID, r.stream.Type, r.expected, int32(len(r.ids))
+		ids = append(ids, r.ids...)
+		types = append(types, r.types...)
+		versions = append(versions, r.versions...)
+		data = append(data, r.data...)
+		metas = append(metas, r.metas...)
+	}
+	rows, err := q.Query(ctx, appendSQL, streamIDs, streamTypes, expected, counts, ids, types, versions, data, metas, recordedAt)
 	if err != nil {
-		return nil, s.appendError(stream, expectedVersion, err)
+		return nil, err
 	}
-	i := 0
+	outcomes := make([]error, len(batch))
+	filled := make([]int, len(batch))
 	for rows.Next() {
-		if i >= n {
+		var (
+			item    int32
+			pos     *int64
+			tx      *uint64
+			version int64
+		)
+		if err := rows.Scan(&item, &pos, &tx, &version); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("append to stream %s: the database returned more rows than events", stream.ID)
+			return nil, err
 		}
-		if err := rows.Scan(&recs[i].Position, &recs[i].TxID, &recs[i].StreamVersion); err != nil {
+		if item < 1 || int(item) > len(batch) {
 			rows.Close()
-			return nil, fmt.Errorf("append to stream %s: %w", stream.ID, err)
+			return nil, fmt.Errorf("append_events returned item %d of a batch of %d", item, len(batch))
 		}
-		i++
+		i := int(item) - 1
+		r := batch[i]
+		if pos == nil {
+			outcomes[i] = &ConcurrencyError{StreamID: r.stream.ID, Expected: r.expected, Actual: version}
+			continue
+		}
+		if filled[i] >= len(r.recs) {
+			rows.Close()
+			return nil, fmt.Errorf("append to stream %s: the database returned more rows than events", r.stream.ID)
+		}
+		rec := &r.recs[filled[i]]
+		rec.Position, rec.TxID, rec.StreamVersion, rec.RecordedAt = *pos, *tx, version, recordedAt
+		filled[i]++
 	}
+	// Closing reads through the statement's end, past its commit.
+	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, s.appendError(stream, expectedVersion, err)
+		return nil, err
 	}
-	if i != n {
-		return nil, fmt.Errorf("append to stream %s: the database recorded %d of %d events", stream.ID, i, n)
+	events := 0
+	for i, r := range batch {
+		switch {
+		case outcomes[i] != nil:
+			s.metrics.conflicts.Inc()
+		case filled[i] != len(r.recs):
+			return nil, fmt.Errorf("append to stream %s: the database recorded %d of %d events", r.stream.ID, filled[i], len(r.recs))
+		default:
+			events += filled[i]
+		}
 	}
-	s.metrics.observeAppend(time.Since(start), n)
-	return recs, nil
+	s.metrics.appended.Add(float64(events))
+	return outcomes, nil
 }
 
 // appendError turns the database's refusal of an append into a typed error.
-func (s *Store) appendError(stream Stream, expected int64, err error) error {
+func (s *Store) appendError(stream Stream, err error) error {
+	var typeErr *StreamTypeError
+	if errors.As(err, &typeErr) {
+		return err
+	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case pgErr.Code == "PS409":
-			actual, perr := strconv.ParseInt(pgErr.Detail, 10, 64)
-			if perr != nil {
-				actual = -1
-			}
-			s.metrics.conflicts.Inc()
-			return &ConcurrencyError{StreamID: stream.ID, Expected: expected, Actual: actual}
-		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_key":
-			s.metrics.conflicts.Inc()
-			return &ConcurrencyError{StreamID: stream.ID, Expected: expected, Actual: -1}
-		case pgErr.Code == "PS422":
-			got := ""
-			if _, after, ok := strings.Cut(pgErr.Message, " holds "); ok {
-				got, _, _ = strings.Cut(after, " events")
-			}
-			return &StreamTypeError{StreamID: stream.ID, Want: stream.Type, Got: got}
+	if errors.As(err, &pgErr) && pgErr.Code == "PS422" {
+		got := ""
+		if _, after, ok := strings.Cut(pgErr.Message, " holds "); ok {
+			got, _, _ = strings.Cut(after, " events")
 		}
+		return &StreamTypeError{StreamID: stream.ID, Want: stream.Type, Got: got}
 	}
 	return fmt.Errorf("append to stream %s: %w", stream.ID, err)
 }
@@ -347,6 +473,7 @@ func (s *Store) query(ctx context.Context, q querier, sql string, args ...any) (
 }
 
 type metrics struct {
+	batchSize     prometheus.Histogram
 	appendSeconds prometheus.Histogram
 	appended      prometheus.Counter
 	conflicts     prometheus.Counter
@@ -354,9 +481,14 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	m := metrics{
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "presente_eventstore_commit_batch_appends",
+			Help:    "Appends committed together in one transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+		}),
 		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "presente_eventstore_append_seconds",
-			Help:    "Time to append a batch of events, committed, as seen by the server.",
+			Name:    "presente_eventstore_commit_seconds",
+			Help:    "Time to commit one batch of appends, from sending it to the database's commit.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 		appended: prometheus.NewCounter(prometheus.CounterOpts{
@@ -371,7 +503,7 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.appendSeconds, m.appended, m.conflicts} {
+	for _, c := range []prometheus.Collector{m.batchSize, m.appendSeconds, m.appended, m.conflicts} {
 		if err := reg.Register(c); err != nil {
 			return metrics{}, fmt.Errorf("eventstore: register metrics: %w", err)
 		}
@@ -379,7 +511,7 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	return m, nil
 }
 
-func (m metrics) observeAppend(d time.Duration, n int) {
+func (m metrics) observeCommit(d time.Duration, appends int) {
 	m.appendSeconds.Observe(d.Seconds())
-	m.appended.Add(float64(n))
+	m.batchSize.Observe(float64(appends))
 }

@@ -49,6 +49,7 @@ func newTestStore(tb testing.TB, opts Options) (*Store, *pgxpool.Pool) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(s.Close)
 	return s, pool
 }
 

@@ -34,8 +34,8 @@ func TestTheEventLogRefusesUpdateDeleteAndTruncateEvenWhenEmpty(t *testing.T) {
 func TestTheEventLogRefusesUpdateAndDeleteOfStoredEvents(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	ctx := context.Background()
-	if _, err := pool.Exec(ctx, `SELECT append_events(gen_random_uuid(), 'note', 0, ARRAY[gen_random_uuid()],
-		ARRAY['NoteAdded'], ARRAY[1], ARRAY['{"text":"x"}'], ARRAY['{"actor":"system:test"}'], now())`); err != nil {
+	if _, err := pool.Exec(ctx, `SELECT append_events(ARRAY[gen_random_uuid()], ARRAY['note'], ARRAY[0::bigint], ARRAY[1],
+		ARRAY[gen_random_uuid()], ARRAY['NoteAdded'], ARRAY[1], ARRAY['{"text":"x"}'], ARRAY['{"actor":"system:test"}'], now())`); err != nil {
 		t.Fatal(err)
 	}
 	for _, sql := range []string{`UPDATE events SET data = '{}'`, `DELETE FROM events WHERE position = 1`} {
@@ -60,8 +60,8 @@ func TestTheApplicationRoleMayAppendButNotRewrite(t *testing.T) {
 	if _, err := tx.Exec(ctx, `SET LOCAL ROLE presente_app`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT append_events(gen_random_uuid(), 'note', 0, ARRAY[gen_random_uuid()],
-		ARRAY['NoteAdded'], ARRAY[1], ARRAY['{}'], ARRAY['{"actor":"system:test"}'], now())`); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT append_events(ARRAY[gen_random_uuid()], ARRAY['note'], ARRAY[0::bigint], ARRAY[1],
+		ARRAY[gen_random_uuid()], ARRAY['NoteAdded'], ARRAY[1], ARRAY['{}'], ARRAY['{"actor":"system:test"}'], now())`); err != nil {
 		t.Fatalf("presente_app cannot append: %v", err)
 	}
 	if _, err := tx.Exec(ctx, `SAVEPOINT s`); err != nil {

@@ -1,0 +1,116 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/presente-dispatch/presente/domain"
+)
+
+func request(t *testing.T, s *Store, stream Stream, expected int64, events ...domain.Event) *appendRequest {
+	t.Helper()
+	r, err := s.prepare(stream, expected, testMeta, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ctx, r.done = context.Background(), make(chan error, 1)
+	return r
+}
+
+func TestEachAppendInABatchSucceedsOrFailsAlone(t *testing.T) {
+	s, _ := newTestStore(t, Options{})
+	ctx := context.Background()
+	existing := Stream{Type: "note", ID: uuid.New()}
+	if _, err := s.Append(ctx, existing, 0, testMeta, noteAdded{Text: "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	wrongType := Stream{Type: "tally", ID: existing.ID}
+
+	fresh := request(t, s, Stream{Type: "note", ID: uuid.New()}, 0, noteAdded{Text: "a"}, noteAdded{Text: "b"})
+	next := request(t, s, existing, 1, noteAdded{Text: "v2"})
+	stale := request(t, s, existing, 1, noteAdded{Text: "also v2"}) // same stream, same expected version
+	mistyped := request(t, s, wrongType, 2, tallied{By: 1})
+	s.commit([]*appendRequest{fresh, next, stale})
+
+	if err := <-fresh.done; err != nil {
+		t.Errorf("new stream: %v", err)
+	}
+	if err := <-next.done; err != nil {
+		t.Errorf("next version: %v", err)
+	}
+	var ce *ConcurrencyError
+	if err := <-stale.done; !errors.As(err, &ce) || ce.Actual != 2 {
+		t.Errorf("second append at the same version: err = %v, want a conflict at version 2", err)
+	}
+	if fresh.recs[0].TxID != next.recs[0].TxID {
+		t.Errorf("one batch committed in transactions %d and %d, want one", fresh.recs[0].TxID, next.recs[0].TxID)
+	}
+
+	// A batch that fails as a whole (here: an append to a stream of another
+	// type) is retried append by append, so the innocent ones commit.
+	innocent := request(t, s, Stream{Type: "note", ID: uuid.New()}, 0, noteAdded{Text: "innocent"})
+	s.commit([]*appendRequest{innocent, mistyped})
+	if err := <-innocent.done; err != nil {
+		t.Errorf("innocent append in a failed batch: %v", err)
+	}
+	var typeErr *StreamTypeError
+	if err := <-mistyped.done; !errors.As(err, &typeErr) {
+		t.Errorf("mistyped append: err = %v, want a StreamTypeError", err)
+	}
+	if _, v, _ := s.Load(ctx, innocent.stream.ID); v != 1 {
+		t.Errorf("innocent stream at version %d, want 1", v)
+	}
+	if _, v, _ := s.Load(ctx, existing.ID); v != 2 {
+		t.Errorf("existing stream at version %d, want 2", v)
+	}
+}
+
+func TestCloseAnswersEveryAppendAndRefusesLaterOnes(t *testing.T) {
+	s, _ := newTestStore(t, Options{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Append(ctx, Stream{Type: "note", ID: uuid.New()}, 0, testMeta, noteAdded{Text: "x"})
+			errs <- err
+		}()
+	}
+	s.Close()
+	wg.Wait() // every Append returned: none was left waiting forever
+	close(errs)
+	for err := range errs {
+		if err != nil && !errors.Is(err, ErrClosed) {
+			t.Errorf("append racing Close: %v", err)
+		}
+	}
+	for range 50 { // the refusal must not depend on a lucky select
+		if _, err := s.Append(ctx, Stream{Type: "note", ID: uuid.New()}, 0, testMeta, noteAdded{Text: "x"}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("append after Close: err = %v, want ErrClosed", err)
+		}
+	}
+	if _, err := s.Append(ctx, Stream{Type: "note", ID: uuid.New()}, 0, testMeta, noteAdded{Text: "x"}); !errors.Is(err, ErrClosed) {
+		t.Errorf("append after Close: err = %v, want ErrClosed", err)
+	}
+}
+
+func TestAnAppendWhoseContextEndedBeforeItsBatchIsNotWritten(t *testing.T) {
+	s, _ := newTestStore(t, Options{})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := request(t, s, Stream{Type: "note", ID: uuid.New()}, 0, noteAdded{Text: "x"})
+	r.ctx = gone
+	s.commit([]*appendRequest{r})
+	if err := <-r.done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if _, v, _ := s.Load(context.Background(), r.stream.ID); v != 0 {
+		t.Errorf("a cancelled append was written (version %d)", v)
+	}
+}

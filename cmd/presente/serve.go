@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/postgres"
 	"github.com/presente-dispatch/presente/web"
 )
@@ -94,8 +95,8 @@ func startServer(ctx context.Context, cfg Config, logger *zap.Logger) (*server, 
 	return s, nil
 }
 
-// readinessChecks decide /readyz: the database answers and its schema is
-// the one this build expects.
+// readinessChecks decide /readyz: the database answers, its schema is the
+// one this build expects, and the log's transaction ids are sane.
 func readinessChecks(pool *pgxpool.Pool) []web.Check {
 	return []web.Check{
 		{Name: "database", Run: func(ctx context.Context) (any, error) {
@@ -113,6 +114,9 @@ func readinessChecks(pool *pgxpool.Pool) []web.Check {
 				return st, fmt.Errorf("the schema is at version %d, this build needs %d: run presente migrate", st.Current, st.Latest)
 			}
 			return st, nil
+		}},
+		{Name: "event_log", Run: func(ctx context.Context) (any, error) {
+			return nil, eventstore.CheckTransactionIDs(ctx, pool)
 		}},
 	}
 }

@@ -199,18 +199,28 @@ $$;
 -- Grants: the application role may read and append, never rewrite. Run the
 -- server as a login role that is a member of presente_app and does not own
 -- these tables; then neither grants nor triggers can be bypassed by the app.
+-- Where the migrating role may not create roles (some managed services), the
+-- migration still succeeds and says what to do.
+REVOKE ALL ON events, streams FROM PUBLIC;
+
 DO $$
 BEGIN
-    CREATE ROLE presente_app NOLOGIN;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL; -- the role is cluster-wide: another database created it first
+    BEGIN
+        CREATE ROLE presente_app NOLOGIN;
+    EXCEPTION
+        WHEN duplicate_object OR unique_violation THEN
+            NULL; -- roles are cluster-wide: another database created it first
+        WHEN insufficient_privilege THEN
+            RAISE NOTICE 'cannot create role presente_app; create it and rerun the grants in 001_event_store.sql to run the server without table ownership';
+    END;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'presente_app') THEN
+        GRANT SELECT, INSERT ON events TO presente_app;
+        GRANT SELECT, INSERT, UPDATE ON streams TO presente_app;
+        GRANT USAGE ON SEQUENCE events_position_seq TO presente_app;
+        GRANT EXECUTE ON FUNCTION
+            append_events(uuid[], text[], bigint[], integer[], uuid[], text[], integer[], text[], text[], timestamptz),
+            event_hash(bytea, bigint, uuid, text, bigint, uuid, text, integer, timestamptz, jsonb, jsonb)
+            TO presente_app;
+    END IF;
 END
 $$;
-
-REVOKE ALL ON events, streams FROM PUBLIC;
-GRANT SELECT, INSERT ON events TO presente_app;
-GRANT SELECT, INSERT, UPDATE ON streams TO presente_app;
-GRANT USAGE ON SEQUENCE events_position_seq TO presente_app;
-GRANT EXECUTE ON FUNCTION append_events(uuid[], text[], bigint[], integer[], uuid[], text[], integer[], text[], text[], timestamptz),
-                          event_hash(bytea, bigint, uuid, text, bigint, uuid, text, integer, timestamptz, jsonb, jsonb)
-    TO presente_app;

@@ -38,7 +38,7 @@ var ErrClosed = errors.New("the event store is closed")
 
 func (s *Store) startCommitters(n int) {
 	if n <= 0 {
-		n = 1 // measured best on 2 cores: see docs/BENCHMARKS.md
+		n = 2 // measured best on 2 cores: see docs/BENCHMARKS.md
 	}
 	s.queue = make(chan *appendRequest, maxBatch*n)
 	s.stopped = make(chan struct{})

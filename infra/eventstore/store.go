@@ -124,7 +124,7 @@ type Options struct {
 	// Registerer receives the store's metrics; none are exported when nil.
 	Registerer prometheus.Registerer
 	// Committers is how many batches of appends may be in flight at once;
-	// 1 when zero. See batch.go.
+	// 2 when zero. See batch.go.
 	Committers int
 }
 

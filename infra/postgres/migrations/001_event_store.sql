@@ -22,7 +22,7 @@ CREATE SEQUENCE events_position_seq AS bigint;
 -- constraint expressions cost ~8% of an append. Event type names are
 -- validated when the Go registry is built.
 CREATE TABLE events (
-    position       bigint PRIMARY KEY DEFAULT nextval('events_position_seq'),
+    position       bigint NOT NULL DEFAULT nextval('events_position_seq'),
     tx_id          xid8 NOT NULL DEFAULT pg_current_xact_id(),
     -- No foreign key to streams: a key check would double the cost of an
     -- append; `presente verify` reports events without a stream row.
@@ -37,13 +37,13 @@ CREATE TABLE events (
     recorded_at    timestamptz NOT NULL,
     prev_hash      bytea NOT NULL,
     hash           bytea NOT NULL,
+    -- The commit-safe reading order of the global log is the primary key.
+    CONSTRAINT events_pkey PRIMARY KEY (tx_id, position),
     CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version)
 );
 
 ALTER SEQUENCE events_position_seq OWNED BY events.position;
 
--- The commit-safe reading order of the global log.
-CREATE INDEX events_tx_id_position_idx ON events (tx_id, position);
 
 -- Append-only, enforced here and not only in the application. Statement
 -- triggers fire even when no row matches, so `UPDATE events SET ...` fails on

@@ -61,10 +61,10 @@ func TestEachAppendInABatchSucceedsOrFailsAlone(t *testing.T) {
 	if err := <-mistyped.done; !errors.As(err, &typeErr) {
 		t.Errorf("mistyped append: err = %v, want a StreamTypeError", err)
 	}
-	if _, v, _ := s.Load(ctx, innocent.stream.ID); v != 1 {
+	if v := streamVersion(t, s, innocent.stream.ID); v != 1 {
 		t.Errorf("innocent stream at version %d, want 1", v)
 	}
-	if _, v, _ := s.Load(ctx, existing.ID); v != 2 {
+	if v := streamVersion(t, s, existing.ID); v != 2 {
 		t.Errorf("existing stream at version %d, want 2", v)
 	}
 }
@@ -110,7 +110,7 @@ func TestAnAppendWhoseContextEndedBeforeItsBatchIsNotWritten(t *testing.T) {
 	if err := <-r.done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	if _, v, _ := s.Load(context.Background(), r.stream.ID); v != 0 {
+	if v := streamVersion(t, s, r.stream.ID); v != 0 {
 		t.Errorf("a cancelled append was written (version %d)", v)
 	}
 }

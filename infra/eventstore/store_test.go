@@ -53,6 +53,16 @@ func newTestStore(tb testing.TB, opts Options) (*Store, *pgxpool.Pool) {
 	return s, pool
 }
 
+// streamVersion loads a stream and returns its version.
+func streamVersion(tb testing.TB, s *Store, id uuid.UUID) int64 {
+	tb.Helper()
+	_, v, err := s.Load(context.Background(), id)
+	if err != nil {
+		tb.Fatalf("load stream %s: %v", id, err)
+	}
+	return v
+}
+
 var testMeta = Metadata{Actor: "user:7f1c1a52-3f4e-4f7a-9a51-0c6c4d1f2b10", Reason: "testing"}
 
 func TestAppendThenLoadReturnsTheEventsInOrderWithTheirMetadata(t *testing.T) {
@@ -115,7 +125,7 @@ func TestAppendRefusesMissingActorAndEmptyBatches(t *testing.T) {
 	if _, err := s.Append(ctx, stream, 0, testMeta, unregistered{}); !errors.Is(err, ErrUnknownEventType) {
 		t.Errorf("append of an unregistered event type: err = %v, want ErrUnknownEventType", err)
 	}
-	if _, v, _ := s.Load(ctx, stream.ID); v != 0 {
+	if v := streamVersion(t, s, stream.ID); v != 0 {
 		t.Errorf("refused appends left the stream at version %d", v)
 	}
 }
@@ -259,7 +269,7 @@ func TestExecuteRetriesOnConflictAndDecidesOnFreshState(t *testing.T) {
 	if ok != limit || full != racers-limit {
 		t.Fatalf("%d succeeded and %d were refused as full, want %d and %d", ok, full, limit, racers-limit)
 	}
-	if _, v, _ := s.Load(ctx, id); v != limit {
+	if v := streamVersion(t, s, id); v != limit {
 		t.Errorf("stream version = %d, want %d", v, limit)
 	}
 }
@@ -285,7 +295,7 @@ func TestExecuteGivesUpAfterMaxAttemptsWithAConcurrencyError(t *testing.T) {
 	if !errors.Is(err, ErrConcurrency) {
 		t.Fatalf("err = %v, want ErrConcurrency after giving up", err)
 	}
-	if _, v, _ := s.Load(ctx, id); v != 2 {
+	if v := streamVersion(t, s, id); v != 2 {
 		t.Errorf("stream version = %d, want 2 (only the interfering appends)", v)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 func request(t *testing.T, s *Store, stream Stream, expected int64, events ...domain.Event) *appendRequest {
 	t.Helper()
-	r, err := s.prepare(stream, expected, testMeta, events)
+	r, err := s.prepare(context.Background(), stream, expected, testMeta, events)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"sort"
 
 	"github.com/presente-dispatch/presente/domain"
 )
@@ -27,6 +28,7 @@ type eventType struct {
 	name      string
 	goType    reflect.Type
 	upcasters []Upcaster
+	personal  []personalField
 }
 
 // version is the current schema version: one more than the number of
@@ -66,7 +68,11 @@ func (r *Registry) Register(prototype domain.Event, upcasters ...Upcaster) error
 			return fmt.Errorf("register event type %q: upcaster from version %d is nil", name, i+1)
 		}
 	}
-	et := &eventType{name: name, goType: t, upcasters: upcasters}
+	personal, err := personalFields(t)
+	if err != nil {
+		return fmt.Errorf("register event type %q: %w", name, err)
+	}
+	et := &eventType{name: name, goType: t, upcasters: upcasters, personal: personal}
 	r.byName[name] = et
 	r.byType[t] = et
 	return nil
@@ -81,20 +87,69 @@ func (r *Registry) SchemaVersion(name string) (int, error) {
 	return et.version(), nil
 }
 
-// encode serializes an event at its current schema version.
-func (r *Registry) encode(e domain.Event) (name string, version int, data []byte, err error) {
+// HasPersonalData tells whether any registered type declares personal data.
+func (r *Registry) HasPersonalData() bool {
+	for _, et := range r.byName {
+		if len(et.personal) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// UndeclaredStrings lists, as "EventType.field", every string field of a
+// registered event type that is neither declared personal data (pii tag)
+// nor named in allowed. A test over the application's registry uses it to
+// make sure no field that could hold personal data slips in unencrypted.
+func (r *Registry) UndeclaredStrings(allowed map[string]bool) []string {
+	var out []string
+	for name, et := range r.byName {
+		declared := map[int]bool{}
+		for _, pf := range et.personal {
+			declared[pf.index] = true
+		}
+		for i := range et.goType.NumField() {
+			f := et.goType.Field(i)
+			key := name + "." + jsonName(f)
+			if containsString(f.Type) && !declared[i] && !allowed[key] {
+				out = append(out, key)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// containsString tells whether a value of type t can hold free text.
+func containsString(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.String:
+		return true
+	case reflect.Slice, reflect.Array, reflect.Pointer, reflect.Map:
+		return containsString(t.Elem()) || (t.Kind() == reflect.Map && containsString(t.Key()))
+	case reflect.Struct:
+		if t == uuidType {
+			return false
+		}
+		for i := range t.NumField() {
+			if containsString(t.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lookup returns the registered type of an event value.
+func (r *Registry) lookup(e domain.Event) (*eventType, error) {
 	if e == nil {
-		return "", 0, nil, fmt.Errorf("encode event: event is nil")
+		return nil, fmt.Errorf("encode event: event is nil")
 	}
 	et, ok := r.byType[reflect.TypeOf(e)]
 	if !ok {
-		return "", 0, nil, &UnknownEventTypeError{Type: fmt.Sprintf("%s (Go type %T)", e.EventType(), e)}
+		return nil, &UnknownEventTypeError{Type: fmt.Sprintf("%s (Go type %T)", e.EventType(), e)}
 	}
-	data, err = json.Marshal(e)
-	if err != nil {
-		return "", 0, nil, fmt.Errorf("encode event %s: %w", et.name, err)
-	}
-	return et.name, et.version(), data, nil
+	return et, nil
 }
 
 // decode reads a stored payload of the given schema version, upcasting it

@@ -80,6 +80,9 @@ type Recorded struct {
 	Event         domain.Event
 	Metadata      Metadata
 	RecordedAt    time.Time
+	// Forgotten is set when some personal data of the event belonged to a
+	// forgotten subject and reads as the Forgotten marker.
+	Forgotten bool
 }
 
 // Cursor returns the global-log position just after this event.
@@ -123,6 +126,9 @@ type Options struct {
 	MaxAttempts int
 	// Registerer receives the store's metrics; none are exported when nil.
 	Registerer prometheus.Registerer
+	// Keys provides the data keys that personal-data fields are encrypted
+	// with. Required when the registry declares personal data.
+	Keys Keys
 	// Committers is how many batches of appends may be in flight at once;
 	// 2 when zero. See batch.go.
 	Committers int
@@ -136,6 +142,7 @@ type Store struct {
 	newID       func() uuid.UUID
 	maxAttempts int
 	metrics     metrics
+	keys        Keys
 
 	// mu guards closed: enqueueing holds it for reading, so that no append
 	// enters the queue once Close has begun.
@@ -153,7 +160,10 @@ func New(pool *pgxpool.Pool, registry *Registry, opts Options) (*Store, error) {
 	if pool == nil || registry == nil {
 		return nil, errors.New("eventstore: a pool and a registry are required")
 	}
-	s := &Store{pool: pool, registry: registry, now: opts.Clock, newID: opts.NewID, maxAttempts: opts.MaxAttempts}
+	if registry.HasPersonalData() && opts.Keys == nil {
+		return nil, errors.New("eventstore: event types declare personal data, so a keyring (Options.Keys) is required")
+	}
+	s := &Store{pool: pool, registry: registry, now: opts.Clock, newID: opts.NewID, maxAttempts: opts.MaxAttempts, keys: opts.Keys}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -198,7 +208,7 @@ FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 // the caller gets ctx's error and the events may or may not be committed:
 // they are never acknowledged before they are.
 func (s *Store) Append(ctx context.Context, stream Stream, expectedVersion int64, meta Metadata, events ...domain.Event) ([]Recorded, error) {
-	req, err := s.prepare(stream, expectedVersion, meta, events)
+	req, err := s.prepare(ctx, stream, expectedVersion, meta, events)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +230,7 @@ func (s *Store) Append(ctx context.Context, stream Stream, expectedVersion int64
 
 // appendIn appends within the caller's transaction q, bypassing batching.
 func (s *Store) appendIn(ctx context.Context, q querier, stream Stream, expectedVersion int64, meta Metadata, events []domain.Event) ([]Recorded, error) {
-	req, err := s.prepare(stream, expectedVersion, meta, events)
+	req, err := s.prepare(ctx, stream, expectedVersion, meta, events)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +260,7 @@ type appendRequest struct {
 }
 
 // prepare validates and encodes an append.
-func (s *Store) prepare(stream Stream, expectedVersion int64, meta Metadata, events []domain.Event) (*appendRequest, error) {
+func (s *Store) prepare(ctx context.Context, stream Stream, expectedVersion int64, meta Metadata, events []domain.Event) (*appendRequest, error) {
 	if len(events) == 0 {
 		return nil, fmt.Errorf("append to stream %s: no events given", stream.ID)
 	}
@@ -286,14 +296,23 @@ func (s *Store) prepare(stream Stream, expectedVersion int64, meta Metadata, eve
 		recs:     make([]Recorded, n),
 	}
 	for i, e := range events {
-		name, version, payload, err := s.registry.encode(e)
+		et, err := s.registry.lookup(e)
 		if err != nil {
 			return nil, fmt.Errorf("append to stream %s: %w", stream.ID, err)
 		}
-		r.ids[i], r.types[i], r.versions[i], r.data[i], r.metas[i] = s.newID(), name, int32(version), string(payload), string(metaJSON)
+		id := s.newID()
+		sealed, err := s.seal(ctx, et, e, id)
+		if err != nil {
+			return nil, fmt.Errorf("append to stream %s: %w", stream.ID, err)
+		}
+		payload, err := json.Marshal(sealed)
+		if err != nil {
+			return nil, fmt.Errorf("append to stream %s: encode event %s: %w", stream.ID, et.name, err)
+		}
+		r.ids[i], r.types[i], r.versions[i], r.data[i], r.metas[i] = id, et.name, int32(et.version()), string(payload), string(metaJSON)
 		r.recs[i] = Recorded{
-			StreamID: stream.ID, StreamType: stream.Type, EventID: r.ids[i], Type: name,
-			SchemaVersion: version, Event: e, Metadata: meta,
+			StreamID: stream.ID, StreamType: stream.Type, EventID: id, Type: et.name,
+			SchemaVersion: et.version(), Event: e, Metadata: meta,
 		}
 	}
 	return r, nil
@@ -469,7 +488,13 @@ func (s *Store) query(ctx context.Context, q querier, sql string, args ...any) (
 		r.Event = e
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.reveal(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 type metrics struct {

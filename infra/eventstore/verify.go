@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // Break is one place where the stored log contradicts its hash chain.
@@ -74,13 +75,20 @@ var zeroHash = make([]byte, sha256.Size)
 // Each anchor, a head saved by an earlier verification, must still be in
 // the log with the same hash; otherwise its stream's history was rewritten
 // or cut short, however carefully the chain was recomputed.
-func (s *Store) Verify(ctx context.Context, anchors []Head) (VerifyReport, error) {
+func (s *Store) Verify(ctx context.Context, anchors []Head) (report VerifyReport, err error) {
+	// One snapshot for both tables: read separately, a stream appended to
+	// in between would look tampered with.
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return VerifyReport{}, fmt.Errorf("verify: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
 	anchored := make(map[uuid.UUID]Head, len(anchors))
 	for _, a := range anchors {
 		anchored[a.StreamID] = a
 	}
 	heads := map[uuid.UUID]streamHead{}
-	rows, err := s.pool.Query(ctx, `SELECT stream_id, stream_type, version FROM streams`)
+	rows, err := tx.Query(ctx, `SELECT stream_id, stream_type, version FROM streams`)
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("verify: read streams: %w", err)
 	}
@@ -97,8 +105,8 @@ func (s *Store) Verify(ctx context.Context, anchors []Head) (VerifyReport, error
 		return VerifyReport{}, fmt.Errorf("verify: read streams: %w", err)
 	}
 
-	report := VerifyReport{Streams: len(heads), Breaks: []Break{}}
-	rows, err = s.pool.Query(ctx, `SELECT position, stream_id, stream_type, stream_version, event_id, event_type,
+	report = VerifyReport{Streams: len(heads), Breaks: []Break{}}
+	rows, err = tx.Query(ctx, `SELECT position, stream_id, stream_type, stream_version, event_id, event_type,
        schema_version, recorded_at, metadata::text, data::text, prev_hash, hash
 FROM events ORDER BY stream_id, stream_version`)
 	if err != nil {

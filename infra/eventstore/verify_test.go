@@ -203,3 +203,33 @@ END $$`)
 		t.Errorf("breaks against the anchor = %v, want the rewritten and the cut stream", r.Breaks)
 	}
 }
+
+// TestVerifyDuringConcurrentAppendsReportsNoFalseBreak: verification runs
+// while writers append, and must not mistake their appends for tampering.
+func TestVerifyDuringConcurrentAppendsReportsNoFalseBreak(t *testing.T) {
+	s, _ := newTestStore(t, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			stream := Stream{Type: "note", ID: uuid.New()}
+			for v := int64(0); ctx.Err() == nil; v++ {
+				if _, err := s.Append(ctx, stream, v, testMeta, noteAdded{Text: "busy"}); err != nil && ctx.Err() == nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	for range 15 {
+		if r := verify(t, s); !r.OK() {
+			t.Fatalf("verification during appends reported breaks: %v", r.Breaks)
+		}
+	}
+	cancel()
+	for range 4 {
+		<-done
+	}
+}

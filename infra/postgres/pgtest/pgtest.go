@@ -90,7 +90,12 @@ func NewDatabase(tb testing.TB) string {
 // closed when tb ends.
 func NewPool(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	url := NewDatabase(tb)
+	return NewPoolFor(tb, NewDatabase(tb))
+}
+
+// NewPoolFor returns a pool on the database at url, closed when tb ends.
+func NewPoolFor(tb testing.TB, url string) *pgxpool.Pool {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool, err := postgres.Open(ctx, url, postgres.PoolOptions{MaxConns: 20})

@@ -1,0 +1,252 @@
+package eventstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/presente-dispatch/presente/domain"
+	"github.com/presente-dispatch/presente/infra/keyring"
+	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
+)
+
+// personReported is a test event carrying personal data of one person.
+type personReported struct {
+	PersonID uuid.UUID `json:"person_id"`
+	Name     string    `json:"name" pii:"person_id"`
+	Phone    string    `json:"phone" pii:"person_id"`
+	Region   string    `json:"region"`
+}
+
+func (personReported) EventType() string { return "PersonReported" }
+
+type personalStore struct {
+	*Store
+	pool *pgxpool.Pool
+	url  string
+	keys *keyring.Keyring
+}
+
+func newPersonalStore(t *testing.T) personalStore {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	pool := pgtest.NewPoolFor(t, url)
+	master, err := keyring.ParseMasterKey(keyring.GenerateMasterKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := keyring.New(pool, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := testRegistry(t)
+	if err := reg.Register(personReported{}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(pool, reg, Options{Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return personalStore{Store: s, pool: pool, url: url, keys: keys}
+}
+
+func (p personalStore) report(t *testing.T, person uuid.UUID, name, phone string) uuid.UUID {
+	t.Helper()
+	stream := uuid.New()
+	if _, err := p.Append(context.Background(), Stream{Type: "report", ID: stream}, 0, testMeta,
+		personReported{PersonID: person, Name: name, Phone: phone, Region: "East"}); err != nil {
+		t.Fatal(err)
+	}
+	return stream
+}
+
+func TestPersonalDataIsStoredEncryptedAndReadBackInTheClear(t *testing.T) {
+	p := newPersonalStore(t)
+	ctx := context.Background()
+	person := uuid.New()
+	stream := p.report(t, person, "Ana Lucía Tzul", "+1 555 0100")
+
+	var stored string
+	if err := p.pool.QueryRow(ctx, `SELECT data::text FROM events WHERE stream_id = $1`, stream).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stored, "Tzul") || strings.Contains(stored, "0100") || !strings.Contains(stored, ciphertextPrefix) {
+		t.Fatalf("stored payload %s: want ciphertext, not the name or phone", stored)
+	}
+	if !strings.Contains(stored, `"region": "East"`) {
+		t.Errorf("undeclared fields should stay readable: %s", stored)
+	}
+	events, _, err := p.Load(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := events[0].Event.(personReported)
+	if got.Name != "Ana Lucía Tzul" || got.Phone != "+1 555 0100" || events[0].Forgotten {
+		t.Errorf("read back %+v (forgotten %v)", got, events[0].Forgotten)
+	}
+}
+
+func TestAForgottenPersonReadsAsForgottenAndCannotGainNewData(t *testing.T) {
+	p := newPersonalStore(t)
+	ctx := context.Background()
+	forgotten, kept := uuid.New(), uuid.New()
+	s1 := p.report(t, forgotten, "Rosa Pérez", "+1 555 0111")
+	s2 := p.report(t, kept, "Marco Díaz", "+1 555 0122")
+
+	if already, err := p.keys.Forget(ctx, forgotten); err != nil || already {
+		t.Fatalf("Forget = %v, %v", already, err)
+	}
+	events, _, err := p.Load(ctx, s1)
+	if err != nil {
+		t.Fatalf("reading a forgotten person's events must not fail: %v", err)
+	}
+	got := events[0].Event.(personReported)
+	if got.Name != Forgotten || got.Phone != Forgotten || got.Region != "East" || !events[0].Forgotten {
+		t.Errorf("forgotten person reads as %+v (forgotten flag %v)", got, events[0].Forgotten)
+	}
+	if events, _, _ := p.Load(ctx, s2); events[0].Event.(personReported).Name != "Marco Díaz" {
+		t.Errorf("forgetting one person changed another: %+v", events[0].Event)
+	}
+	all, err := p.ReadAll(ctx, Cursor{}, 10)
+	if err != nil {
+		t.Fatalf("ReadAll over a forgotten person: %v", err)
+	}
+	for _, r := range all {
+		if r.StreamID == s1 && !r.Forgotten {
+			t.Error("ReadAll revealed a forgotten person")
+		}
+	}
+	_, err = p.Append(ctx, Stream{Type: "report", ID: uuid.New()}, 0, testMeta, personReported{PersonID: forgotten, Name: "Rosa again"})
+	if !errors.Is(err, keyring.ErrForgotten) {
+		t.Errorf("new personal data about a forgotten person: err = %v, want ErrForgotten", err)
+	}
+	if already, err := p.keys.Forget(ctx, forgotten); err != nil || !already {
+		t.Errorf("forgetting twice = %v, %v; want already forgotten", already, err)
+	}
+}
+
+func TestCiphertextMovedToAnotherEventDoesNotDecrypt(t *testing.T) {
+	p := newPersonalStore(t)
+	ctx := context.Background()
+	person := uuid.New()
+	a := p.report(t, person, "Tomás", "+1 555 0133")
+	b := p.report(t, person, "Someone else", "+1 555 0144")
+	tamper(t, p.pool, `UPDATE events SET data = jsonb_set(data, '{name}', (SELECT data->'name' FROM events WHERE stream_id = $1))
+		WHERE stream_id = $2`, a, b)
+	if _, _, err := p.Load(ctx, b); err == nil || !strings.Contains(err.Error(), "altered or moved") {
+		t.Errorf("err = %v, want a decryption failure naming the tampering", err)
+	}
+}
+
+type piiNotString struct {
+	PersonID uuid.UUID `json:"person_id"`
+	Age      int       `json:"age" pii:"person_id"`
+}
+
+func (piiNotString) EventType() string { return "PiiNotString" }
+
+type piiNoSubject struct {
+	Name string `json:"name" pii:"person_id"`
+}
+
+func (piiNoSubject) EventType() string { return "PiiNoSubject" }
+
+func TestRegisterChecksPersonalDataDeclarations(t *testing.T) {
+	for name, e := range map[string]domain.Event{"a non-string field": piiNotString{}, "a missing subject": piiNoSubject{}} {
+		if err := NewRegistry().Register(e); err == nil {
+			t.Errorf("registering %s succeeded", name)
+		}
+	}
+	reg := testRegistry(t)
+	if _, err := New(pgtest.NewPool(t), func() *Registry { _ = reg.Register(personReported{}); return reg }(), Options{}); err == nil {
+		t.Error("a store over personal data without a keyring was created")
+	}
+}
+
+func TestUndeclaredStringsListsFieldsThatCouldHoldPersonalData(t *testing.T) {
+	reg := testRegistry(t)
+	if err := reg.Register(personReported{}); err != nil {
+		t.Fatal(err)
+	}
+	got := reg.UndeclaredStrings(map[string]bool{"PersonReported.region": true})
+	if fmt.Sprint(got) != "[NoteAdded.text]" {
+		t.Errorf("undeclared strings = %v, want [NoteAdded.text]", got)
+	}
+}
+
+// TestSubpoenaDrill is the threat model's test: a dump of the database,
+// as a subpoena or a seizure would take it, must never hold a person's
+// name or phone in any encoding the application wrote, before or after
+// they are forgotten, and after forgetting not even their key.
+func TestSubpoenaDrill(t *testing.T) {
+	p := newPersonalStore(t)
+	ctx := context.Background()
+	suffix := uuid.NewString()[:8]
+	name := "Xochitl Subpoena-" + suffix
+	phone := "+1-555-" + suffix
+	person := uuid.New()
+	p.report(t, person, name, phone)
+	p.report(t, person, name, phone)
+
+	secrets := map[string]string{"name": name, "phone": phone}
+	assertAbsent(t, "before forgetting", dump(t, p.url), secrets)
+	var wrapped []byte
+	if err := p.pool.QueryRow(ctx, `SELECT wrapped_key FROM subject_keys WHERE subject_id = $1`, person).Scan(&wrapped); err != nil {
+		t.Fatalf("the person has no data key: %v", err)
+	}
+
+	if _, err := p.keys.Forget(ctx, person); err != nil {
+		t.Fatal(err)
+	}
+	after := dump(t, p.url)
+	assertAbsent(t, "after forgetting", after, secrets)
+	if bytes.Contains(after, []byte(hex.EncodeToString(wrapped))) {
+		t.Error("after forgetting, the dump still holds the person's wrapped data key")
+	}
+	if !bytes.Contains(after, []byte(ciphertextPrefix)) {
+		t.Error("the dump holds no ciphertext at all: the drill did not dump the events")
+	}
+}
+
+func dump(t *testing.T, url string) []byte {
+	t.Helper()
+	out, err := exec.Command("pg_dump", "--no-owner", url).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("pg_dump (the subpoena drill needs PostgreSQL's client tools on PATH): %v\n%s", err, stderr)
+	}
+	return out
+}
+
+func assertAbsent(t *testing.T, when string, dump []byte, secrets map[string]string) {
+	t.Helper()
+	for what, s := range secrets {
+		jsonText, _ := json.Marshal(s)
+		for encoding, form := range map[string]string{
+			"plain":     s,
+			"JSON":      strings.Trim(string(jsonText), `"`),
+			"base64":    base64.StdEncoding.EncodeToString([]byte(s)),
+			"base64raw": base64.RawStdEncoding.EncodeToString([]byte(s)),
+			"hex":       hex.EncodeToString([]byte(s)),
+			"lower":     strings.ToLower(s),
+		} {
+			if bytes.Contains(bytes.ToLower(dump), bytes.ToLower([]byte(form))) {
+				t.Errorf("%s: the dump contains the %s in %s form", when, what, encoding)
+			}
+		}
+	}
+}

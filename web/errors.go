@@ -21,6 +21,11 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// statusClientClosed is the conventional status (nginx's 499) for a
+// request whose client went away; nobody receives it, but logs and metrics
+// should not count it as a server fault.
+const statusClientClosed = 499
+
 var errNotFound = &Error{Code: "not_found", Message: "no such resource: check the path against the API documentation"}
 
 // errorStatus maps an error to its HTTP status and client-facing body. It
@@ -38,6 +43,14 @@ func errorStatus(err error) (int, *Error) {
 			Message: "someone else changed this at the same moment: reload and try again"}
 	case errors.As(err, &apiErr):
 		return http.StatusBadRequest, apiErr
+	case errors.Is(err, eventstore.ErrOutcomeUnknown):
+		return http.StatusServiceUnavailable, &Error{Code: "outcome_unknown",
+			Message: "the database did not confirm this change: check whether it was saved before trying again"}
+	case errors.Is(err, eventstore.ErrClosed):
+		return http.StatusServiceUnavailable, &Error{Code: "unavailable",
+			Message: "the server is shutting down: try again in a moment"}
+	case errors.Is(err, context.Canceled):
+		return statusClientClosed, &Error{Code: "cancelled", Message: "the request was cancelled"}
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, &Error{Code: "unavailable",
 			Message: "the server could not finish in time: try again shortly"}
@@ -51,11 +64,12 @@ func errorStatus(err error) (int, *Error) {
 // are logged here, once; their text never reaches the client.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code, body := errorStatus(err)
-	if code >= 500 {
+	switch {
+	case code == http.StatusServiceUnavailable:
+		s.logger.Warn("request not completed", zap.String("route", r.Pattern), zap.Error(err))
+		w.Header().Set("Retry-After", "2")
+	case code >= 500:
 		s.logger.Error("request failed", zap.String("route", r.Pattern), zap.Error(err))
-		if code == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "2")
-		}
 	}
 	writeJSON(w, code, map[string]*Error{"error": body})
 }

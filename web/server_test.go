@@ -159,6 +159,9 @@ func TestErrorStatusMapsEachKindOfError(t *testing.T) {
 		{"a concurrency conflict is 409", fmt.Errorf("claim: %w", &eventstore.ConcurrencyError{StreamID: uuid.New(), Expected: 1, Actual: 2}), http.StatusConflict, "conflict"},
 		{"a client error is 400 with its own message", &Error{Code: "invalid", Message: "end is before start", Field: "end"}, http.StatusBadRequest, "invalid"},
 		{"a timeout is 503", fmt.Errorf("load: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, "unavailable"},
+		{"an unconfirmed append is 503 and says so", fmt.Errorf("append: %w", eventstore.ErrOutcomeUnknown), http.StatusServiceUnavailable, "outcome_unknown"},
+		{"a closing store is 503", fmt.Errorf("append: %w", eventstore.ErrClosed), http.StatusServiceUnavailable, "unavailable"},
+		{"a client that went away is not a server fault", fmt.Errorf("load: %w", context.Canceled), statusClientClosed, "cancelled"},
 		{"anything else is 500 without its text", errors.New("secret internals"), http.StatusInternalServerError, "internal"},
 	}
 	for _, tt := range tests {

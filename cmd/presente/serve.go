@@ -116,7 +116,12 @@ func readinessChecks(pool *pgxpool.Pool) []web.Check {
 			return st, nil
 		}},
 		{Name: "event_log", Run: func(ctx context.Context) (any, error) {
-			return nil, eventstore.CheckTransactionIDs(ctx, pool)
+			// /readyz is public: name the problem, never the database's words.
+			err := eventstore.CheckTransactionIDs(ctx, pool)
+			if err != nil && !errors.Is(err, eventstore.ErrTransactionIDsFromTheFuture) {
+				return nil, errors.New("cannot read the event log")
+			}
+			return nil, err
 		}},
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Group commit.
@@ -19,10 +22,13 @@ import (
 // next batch gathers. That is what lets appends keep up with a plain INSERT.
 //
 // Each append still stands alone: append_events reports a version conflict
-// as a row, not an error, so a losing command never aborts the others. If a
-// batch fails as a whole, each of its appends is retried alone with the same
-// event ids, so none is lost or written twice (event_id is unique). No
-// caller hears of success before the batch's commit has returned.
+// as a row, not an error, so a losing command never aborts the others. When
+// Postgres refuses a batch as a whole, nothing of it was committed and each
+// append is retried alone. When the reply is lost (a broken connection, a
+// timeout), the batch may or may not have committed: each append's event
+// ids are looked up, and an append is reported committed only if its events
+// are there, and as ErrOutcomeUnknown otherwise — never as a conflict, and
+// never retried blindly. No caller hears of success before the commit.
 //
 // Appends within a batch are sent in stream-id order, so that batches of
 // several committers (Options.Committers) lock streams in one global order
@@ -36,11 +42,17 @@ const (
 // ErrClosed is returned by appends made after Close.
 var ErrClosed = errors.New("the event store is closed")
 
+// ErrOutcomeUnknown reports an append whose batch lost its reply from the
+// database and whose events could not be found afterwards: it may still
+// have been committed. Reload the stream before deciding again.
+var ErrOutcomeUnknown = errors.New("the database did not confirm the append and it could not be found: it may or may not have been saved")
+
 func (s *Store) startCommitters(n int) {
 	if n <= 0 {
 		n = 2 // measured best on 2 cores: see docs/BENCHMARKS.md
 	}
 	s.queue = make(chan *appendRequest, maxBatch*n)
+	s.closing = make(chan struct{})
 	s.stopped = make(chan struct{})
 	for range n {
 		s.committers.Add(1)
@@ -48,7 +60,9 @@ func (s *Store) startCommitters(n int) {
 	}
 }
 
-// enqueue hands an append to the committers.
+// enqueue hands an append to the committers. It holds the read lock while
+// it waits for room in the queue, so Close cannot finish under it, but it
+// also watches closing, so Close never waits on a blocked sender.
 func (s *Store) enqueue(ctx context.Context, r *appendRequest) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -60,6 +74,8 @@ func (s *Store) enqueue(ctx context.Context, r *appendRequest) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-s.closing:
+		return ErrClosed
 	}
 }
 
@@ -67,6 +83,7 @@ func (s *Store) enqueue(ctx context.Context, r *appendRequest) error {
 // Appends after Close fail with ErrClosed.
 func (s *Store) Close() {
 	s.stopOnce.Do(func() {
+		close(s.closing)
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
@@ -127,24 +144,75 @@ func (s *Store) commit(batch []*appendRequest) {
 	})
 
 	outcomes, err := s.send(live)
-	if err == nil {
+	switch {
+	case err == nil:
 		for i, r := range live {
 			r.done <- outcomes[i]
 		}
-		return
-	}
-	if len(live) == 1 {
+	case !refused(err):
+		s.settle(live, err)
+	case len(live) == 1:
 		live[0].done <- s.appendError(live[0].stream, err)
-		return
+	default:
+		// Postgres refused the batch as a whole, so none of it committed:
+		// let each append succeed or fail alone.
+		for _, r := range live {
+			outcomes, err := s.send([]*appendRequest{r})
+			switch {
+			case err == nil:
+				r.done <- outcomes[0]
+			case !refused(err):
+				s.settle([]*appendRequest{r}, err)
+			default:
+				r.done <- s.appendError(r.stream, err)
+			}
+		}
 	}
-	// The batch failed as a whole: let each append succeed or fail alone.
-	for _, r := range live {
-		outcomes, err := s.send([]*appendRequest{r})
-		if err != nil {
-			r.done <- s.appendError(r.stream, err)
+}
+
+// refused tells whether err proves that a batch was not committed: the
+// database answered with an error, or nothing was sent at all.
+func refused(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) || pgconn.SafeToRetry(err)
+}
+
+// settle answers appends whose batch lost its reply: an append whose
+// events are in the log was committed; any other may or may not have been.
+func (s *Store) settle(batch []*appendRequest, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	var ids []uuid.UUID
+	for _, r := range batch {
+		ids = append(ids, r.ids...)
+	}
+	found := map[uuid.UUID]Recorded{}
+	rows, err := s.pool.Query(ctx, `SELECT event_id, position, tx_id, stream_version, recorded_at FROM events WHERE event_id = ANY($1)`, ids)
+	if err == nil {
+		for rows.Next() {
+			var r Recorded
+			if err = rows.Scan(&r.EventID, &r.Position, &r.TxID, &r.StreamVersion, &r.RecordedAt); err != nil {
+				break
+			}
+			found[r.EventID] = r
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	for _, r := range batch {
+		stored, ok := found[r.ids[0]]
+		if err != nil || !ok {
+			r.done <- fmt.Errorf("append to stream %s: %w (%v)", r.stream.ID, ErrOutcomeUnknown, cause)
 			continue
 		}
-		r.done <- outcomes[0]
+		for i := range r.recs {
+			stored = found[r.ids[i]]
+			r.recs[i].Position, r.recs[i].TxID, r.recs[i].StreamVersion, r.recs[i].RecordedAt =
+				stored.Position, stored.TxID, stored.StreamVersion, stored.RecordedAt
+		}
+		r.done <- nil
 	}
 }
 

@@ -3,10 +3,12 @@ package eventstore
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/presente-dispatch/presente/domain"
 )
@@ -73,21 +75,32 @@ func TestCloseAnswersEveryAppendAndRefusesLaterOnes(t *testing.T) {
 	s, _ := newTestStore(t, Options{})
 	ctx := context.Background()
 	var wg sync.WaitGroup
-	errs := make(chan error, 20)
+	type outcome struct {
+		stream uuid.UUID
+		err    error
+	}
+	outcomes := make(chan outcome, 20)
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.Append(ctx, Stream{Type: "note", ID: uuid.New()}, 0, testMeta, noteAdded{Text: "x"})
-			errs <- err
+			id := uuid.New()
+			_, err := s.Append(ctx, Stream{Type: "note", ID: id}, 0, testMeta, noteAdded{Text: "x"})
+			outcomes <- outcome{id, err}
 		}()
 	}
 	s.Close()
 	wg.Wait() // every Append returned: none was left waiting forever
-	close(errs)
-	for err := range errs {
-		if err != nil && !errors.Is(err, ErrClosed) {
-			t.Errorf("append racing Close: %v", err)
+	close(outcomes)
+	for o := range outcomes {
+		switch {
+		case o.err == nil:
+			// Reported committed: it must be in the log.
+			if _, v, err := s.Load(ctx, o.stream); err != nil || v != 1 {
+				t.Errorf("append reported committed during Close is not stored (version %d, %v)", v, err)
+			}
+		case !errors.Is(o.err, ErrClosed):
+			t.Errorf("append racing Close: %v", o.err)
 		}
 	}
 	for range 50 { // the refusal must not depend on a lucky select
@@ -112,5 +125,67 @@ func TestAnAppendWhoseContextEndedBeforeItsBatchIsNotWritten(t *testing.T) {
 	}
 	if v := streamVersion(t, s, r.stream.ID); v != 0 {
 		t.Errorf("a cancelled append was written (version %d)", v)
+	}
+}
+
+func TestALostReplyIsSettledByLookingTheEventsUp(t *testing.T) {
+	s, pool := newTestStore(t, Options{})
+	ctx := context.Background()
+	committed := request(t, s, Stream{Type: "note", ID: uuid.New()}, 0, noteAdded{Text: "made it"}, noteAdded{Text: "also"})
+	lost := request(t, s, Stream{Type: "note", ID: uuid.New()}, 0, noteAdded{Text: "never arrived"})
+	// The first append commits, but as far as the committer knows the
+	// connection broke before the reply.
+	if _, err := s.run(ctx, pool, []*appendRequest{committed}); err != nil {
+		t.Fatal(err)
+	}
+	s.settle([]*appendRequest{committed, lost}, errors.New("read tcp: connection reset by peer"))
+
+	if err := <-committed.done; err != nil {
+		t.Fatalf("a committed append was reported as %v", err)
+	}
+	if committed.recs[1].StreamVersion != 2 || committed.recs[0].Position == 0 {
+		t.Errorf("settled records lack their stored places: %+v", committed.recs)
+	}
+	if err := <-lost.done; !errors.Is(err, ErrOutcomeUnknown) {
+		t.Errorf("an append not found after a lost reply: err = %v, want ErrOutcomeUnknown", err)
+	}
+}
+
+func TestRefusedTellsAnAnsweredFailureFromALostReply(t *testing.T) {
+	if !refused(&pgconn.PgError{Code: "23505"}) {
+		t.Error("a database error must count as refused: nothing was committed")
+	}
+	if refused(errors.New("read tcp: connection reset by peer")) {
+		t.Error("a broken connection must not count as refused: the batch may have committed")
+	}
+}
+
+func TestTextWithANULCharacterIsRefusedBeforeItReachesABatch(t *testing.T) {
+	s, _ := newTestStore(t, Options{})
+	_, err := s.Append(context.Background(), Stream{Type: "note", ID: uuid.New()}, 0, testMeta, noteAdded{Text: "a\x00b"})
+	if err == nil || !strings.Contains(err.Error(), "NUL") {
+		t.Fatalf("err = %v, want a NUL refusal", err)
+	}
+	if _, err := s.Append(context.Background(), Stream{Type: "note", ID: uuid.New()}, 0, testMeta, noteAdded{Text: `a literal \u0000 is fine`}); err != nil {
+		t.Errorf("the text \\u0000 was mistaken for a NUL: %v", err)
+	}
+}
+
+func TestHasNUL(t *testing.T) {
+	tests := []struct {
+		json string
+		want bool
+	}{
+		{`{"a":"x\u0000y"}`, true},
+		{`{"a":"x\\u0000y"}`, false},
+		{`{"a":"x\\\u0000y"}`, true},
+		{`{"a":"\u00001"}`, true},
+		{`{"a":"\u0001"}`, false},
+		{`{"a":"\\"}`, false},
+	}
+	for _, tt := range tests {
+		if got := hasNUL([]byte(tt.json)); got != tt.want {
+			t.Errorf("hasNUL(%s) = %v, want %v", tt.json, got, tt.want)
+		}
 	}
 }

@@ -148,6 +148,7 @@ type Store struct {
 	// enters the queue once Close has begun.
 	mu         sync.RWMutex
 	closed     bool
+	closing    chan struct{}
 	queue      chan *appendRequest
 	stopped    chan struct{}
 	stopOnce   sync.Once
@@ -283,6 +284,9 @@ func (s *Store) prepare(ctx context.Context, stream Stream, expectedVersion int6
 	if err != nil {
 		return nil, fmt.Errorf("append to stream %s: encode metadata: %w", stream.ID, err)
 	}
+	if hasNUL(metaJSON) {
+		return nil, fmt.Errorf("append to stream %s: metadata contains a NUL character (U+0000), which cannot be stored: remove it", stream.ID)
+	}
 
 	n := len(events)
 	r := &appendRequest{
@@ -309,6 +313,9 @@ func (s *Store) prepare(ctx context.Context, stream Stream, expectedVersion int6
 		if err != nil {
 			return nil, fmt.Errorf("append to stream %s: encode event %s: %w", stream.ID, et.name, err)
 		}
+		if hasNUL(payload) {
+			return nil, fmt.Errorf("append to stream %s: event %s contains a NUL character (U+0000), which cannot be stored: remove it", stream.ID, et.name)
+		}
 		r.ids[i], r.types[i], r.versions[i], r.data[i], r.metas[i] = id, et.name, int32(et.version()), string(payload), string(metaJSON)
 		r.recs[i] = Recorded{
 			StreamID: stream.ID, StreamType: stream.Type, EventID: id, Type: et.name,
@@ -316,6 +323,22 @@ func (s *Store) prepare(ctx context.Context, stream Stream, expectedVersion int6
 		}
 	}
 	return r, nil
+}
+
+// hasNUL tells whether encoded JSON holds the escape \u0000, which jsonb
+// refuses. It reads escapes properly, so the text `\u0000` (escaped as
+// `\\u0000`) is not mistaken for one.
+func hasNUL(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			continue
+		}
+		if b[i+1] == 'u' && i+6 <= len(b) && string(b[i+2:i+6]) == "0000" {
+			return true
+		}
+		i++ // skip the escaped character
+	}
+	return false
 }
 
 var streamTypeName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
@@ -411,11 +434,7 @@ func (s *Store) appendError(stream Stream, err error) error {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "PS422" {
-		got := ""
-		if _, after, ok := strings.Cut(pgErr.Message, " holds "); ok {
-			got, _, _ = strings.Cut(after, " events")
-		}
-		return &StreamTypeError{StreamID: stream.ID, Want: stream.Type, Got: got}
+		return &StreamTypeError{StreamID: stream.ID, Want: stream.Type, Got: pgErr.Detail}
 	}
 	return fmt.Errorf("append to stream %s: %w", stream.ID, err)
 }

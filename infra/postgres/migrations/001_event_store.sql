@@ -99,12 +99,17 @@ $$;
 -- losing append does not abort the others committed with it. The previous
 -- event's hash, which the new events chain to, is read from the events index
 -- in the same UPDATE.
+--
+-- It runs with its owner's rights (SECURITY DEFINER): the application role
+-- may not insert into events or write streams directly, so every event in
+-- the log went through these checks and carries a true chain link and the
+-- real transaction id.
 CREATE FUNCTION append_events(
     p_stream_ids uuid[], p_stream_types text[], p_expected bigint[], p_counts integer[],
     p_event_ids uuid[], p_event_types text[], p_schema_versions integer[],
     p_data text[], p_metadata text[], p_recorded_at timestamptz
 ) RETURNS TABLE (item integer, event_position bigint, event_tx_id xid8, event_stream_version bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     items     integer := coalesce(array_length(p_stream_ids, 1), 0);
     total     integer := coalesce(array_length(p_event_ids, 1), 0);
@@ -167,7 +172,7 @@ BEGIN
             END IF;
             IF v_type <> p_stream_types[it] THEN
                 RAISE EXCEPTION 'stream % holds % events, not %', p_stream_ids[it], v_type, p_stream_types[it]
-                    USING ERRCODE = 'PS422';
+                    USING ERRCODE = 'PS422', DETAIL = v_type;
             END IF;
             IF v_prev IS NULL THEN
                 RAISE EXCEPTION 'stream % has no event at version %: the log is damaged, run presente verify',
@@ -196,12 +201,14 @@ BEGIN
 END
 $$;
 
--- Grants: the application role may read and append, never rewrite. Run the
--- server as a login role that is a member of presente_app and does not own
--- these tables; then neither grants nor triggers can be bypassed by the app.
+-- Grants: the application role may read, and append only through
+-- append_events; it may never rewrite. Run the server as a login role that
+-- is a member of presente_app and does not own these tables; then neither
+-- grants, triggers nor the append checks can be bypassed by the app.
 -- Where the migrating role may not create roles (some managed services), the
 -- migration still succeeds and says what to do.
 REVOKE ALL ON events, streams FROM PUBLIC;
+REVOKE ALL ON FUNCTION append_events(uuid[], text[], bigint[], integer[], uuid[], text[], integer[], text[], text[], timestamptz) FROM PUBLIC;
 
 DO $$
 BEGIN
@@ -214,9 +221,7 @@ BEGIN
             RAISE NOTICE 'cannot create role presente_app; create it and rerun the grants in 001_event_store.sql to run the server without table ownership';
     END;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'presente_app') THEN
-        GRANT SELECT, INSERT ON events TO presente_app;
-        GRANT SELECT, INSERT, UPDATE ON streams TO presente_app;
-        GRANT USAGE ON SEQUENCE events_position_seq TO presente_app;
+        GRANT SELECT ON events, streams TO presente_app;
         GRANT EXECUTE ON FUNCTION
             append_events(uuid[], text[], bigint[], integer[], uuid[], text[], integer[], text[], text[], timestamptz),
             event_hash(bytea, bigint, uuid, text, bigint, uuid, text, integer, timestamptz, jsonb, jsonb)

@@ -17,7 +17,7 @@ import (
 // runMigrate creates the database if it is missing and applies every
 // migration this build embeds.
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig("migrate", args, getenv, stderr, false, nil)
+	cfg, err := parseConfig("migrate", args, getenv, stderr, parseOptions{})
 	if err != nil {
 		return configError(err, stderr)
 	}
@@ -47,11 +47,11 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		asJSON           bool
 		anchorIn, saveTo string
 	)
-	cfg, err := parseConfig("verify", args, getenv, stderr, false, func(fs *flag.FlagSet) {
+	cfg, err := parseConfig("verify", args, getenv, stderr, parseOptions{extra: func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		fs.StringVar(&anchorIn, "anchor", "", "check that every stream head saved in this file is still in the log, unchanged")
 		fs.StringVar(&saveTo, "save-anchor", "", "save the stream heads to this file, kept outside the database, for a later --anchor")
-	})
+	}})
 	if err != nil {
 		return configError(err, stderr)
 	}

@@ -29,6 +29,21 @@ type Config struct {
 	Env             string // "production" or "development"
 	LogLevel        zapcore.Level
 	ShutdownTimeout time.Duration
+	// MasterKey (environment only, never a flag: flags show in process
+	// listings) or MasterKeyFile holds the key that wraps personal-data
+	// keys; see masterKey.
+	MasterKey     string
+	MasterKeyFile string
+	// Args are the command's positional arguments, for commands that take one.
+	Args []string
+}
+
+// parseOptions says which settings a subcommand takes.
+type parseOptions struct {
+	server bool // --addr, --shutdown-timeout, master key
+	// positional names the positional argument the command requires ("" for none).
+	positional string
+	extra      func(*flag.FlagSet)
 }
 
 // Development tells whether the server runs in development mode: readable
@@ -43,21 +58,21 @@ type setting struct {
 	value                 *string
 }
 
-// parseConfig parses the settings a subcommand uses. withServer adds the
-// settings only serve needs.
-func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer, withServer bool, extra func(*flag.FlagSet)) (Config, error) {
+// parseConfig parses the settings a subcommand uses.
+func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer, opts parseOptions) (Config, error) {
 	fs := flag.NewFlagSet("presente "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var dbURL, env, level, addr, shutdown string
+	var dbURL, env, level, addr, shutdown, keyFile string
 	settings := []setting{
 		{"database-url", "DATABASE_URL", defaultDatabaseURL, "PostgreSQL connection URL", &dbURL},
 		{"env", "PRESENTE_ENV", "production", "production or development", &env},
 		{"log-level", "PRESENTE_LOG_LEVEL", "info", "debug, info, warn or error", &level},
 	}
-	if withServer {
+	if opts.server {
 		settings = append(settings,
 			setting{"addr", "PRESENTE_ADDR", defaultAddr, "address to listen on, host:port", &addr},
-			setting{"shutdown-timeout", "PRESENTE_SHUTDOWN_TIMEOUT", "15s", "how long to let requests finish on SIGTERM", &shutdown})
+			setting{"shutdown-timeout", "PRESENTE_SHUTDOWN_TIMEOUT", "15s", "how long to let requests finish on SIGTERM", &shutdown},
+			setting{"master-key-file", "PRESENTE_MASTER_KEY_FILE", "", "file holding the master key (made by presente keygen); or set PRESENTE_MASTER_KEY", &keyFile})
 	}
 	for _, s := range settings {
 		def := s.def
@@ -66,8 +81,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		}
 		fs.StringVar(s.value, s.flag, def, fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
 	}
-	if extra != nil {
-		extra(fs)
+	if opts.extra != nil {
+		opts.extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -75,12 +90,18 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		}
 		return Config{}, &flagParseError{err: err}
 	}
-	if fs.NArg() > 0 {
+	var problems []string
+	switch {
+	case opts.positional == "" && fs.NArg() > 0:
 		return Config{}, fmt.Errorf("unexpected argument %q: presente %s takes only flags (see -h)", fs.Arg(0), cmd)
+	case opts.positional != "" && fs.NArg() != 1:
+		return Config{}, fmt.Errorf("presente %s takes one argument, the %s, after its flags", cmd, opts.positional)
 	}
 
-	cfg := Config{DatabaseURL: dbURL, Env: env, Addr: addr}
-	var problems []string
+	cfg := Config{DatabaseURL: dbURL, Env: env, Addr: addr, MasterKeyFile: keyFile, Args: fs.Args()}
+	if opts.server {
+		cfg.MasterKey = getenv("PRESENTE_MASTER_KEY")
+	}
 	if pc, err := pgx.ParseConfig(dbURL); err != nil {
 		problems = append(problems, fmt.Sprintf("DATABASE_URL / --database-url is not a valid PostgreSQL URL: %v", redactErr(err)))
 	} else if pc.Database == "" {
@@ -92,7 +113,10 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	if err := cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		problems = append(problems, fmt.Sprintf("PRESENTE_LOG_LEVEL / --log-level is %q: use debug, info, warn or error", level))
 	}
-	if withServer {
+	if opts.server {
+		if cfg.MasterKey != "" && cfg.MasterKeyFile != "" {
+			problems = append(problems, "both PRESENTE_MASTER_KEY and a master key file are set: keep one")
+		}
 		if err := validateAddr(addr); err != nil {
 			problems = append(problems, fmt.Sprintf("PRESENTE_ADDR / --addr is %q: %v", addr, err))
 		}

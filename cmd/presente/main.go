@@ -6,6 +6,8 @@
 //	presente serve        run the server (creates and migrates the database)
 //	presente migrate      create the database if missing and apply migrations
 //	presente verify       check the event log's hash chains for tampering
+//	presente keygen       make a master key for personal data
+//	presente forget ID    destroy a person's data key (crypto-shredding)
 //	presente healthcheck  probe a running server's /readyz (for containers)
 //
 // Every subcommand takes -h for its flags.
@@ -45,6 +47,8 @@ Usage:
   presente serve        run the server (creates and migrates the database)
   presente migrate      create the database if missing and apply migrations
   presente verify       check the event log's hash chains for tampering
+  presente keygen       make a master key for personal data
+  presente forget ID    destroy a person's data key (crypto-shredding)
   presente healthcheck  probe a running server's /readyz (for containers)
 
 Run "presente <command> -h" for a command's flags.
@@ -66,6 +70,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "verify":
 		err = runVerify(ctx, rest, getenv, stdout, stderr)
+	case "keygen":
+		err = runKeygen(rest, stdout, stderr)
+	case "forget":
+		err = runForget(ctx, rest, getenv, stdout, stderr)
 	case "healthcheck":
 		err = runHealthcheck(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":

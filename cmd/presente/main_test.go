@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
+	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/postgres"
 	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
 )
@@ -43,7 +45,7 @@ func TestConfigTakesFlagsOverEnvironmentOverDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseConfig("serve", tt.args, envOf(tt.env), io.Discard, true, nil)
+			cfg, err := parseConfig("serve", tt.args, envOf(tt.env), io.Discard, parseOptions{server: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +76,7 @@ func TestConfigExplainsEveryInvalidSetting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConfig("serve", tt.args, envOf(nil), io.Discard, true, nil)
+			_, err := parseConfig("serve", tt.args, envOf(nil), io.Discard, parseOptions{server: true})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want it to say %q", err, tt.want)
 			}
@@ -136,11 +138,12 @@ func httpGet(t *testing.T, url string) (int, string) {
 
 func TestServeCreatesMigratesAndAnswersProbes(t *testing.T) {
 	dbURL := missingDatabase(t)
-	cfg, err := parseConfig("serve", []string{"--addr", "127.0.0.1:0", "--database-url", dbURL}, envOf(nil), io.Discard, true, nil)
+	env := envOf(map[string]string{"PRESENTE_MASTER_KEY": keyring.GenerateMasterKey()})
+	cfg, err := parseConfig("serve", []string{"--addr", "127.0.0.1:0", "--database-url", dbURL}, env, io.Discard, parseOptions{server: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := startServer(context.Background(), cfg, zap.NewNop())
+	s, err := startServer(context.Background(), cfg, env, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +265,8 @@ func TestTheBinaryShutsDownGracefullyOnSIGTERM(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+pgtest.NewDatabase(t), "PRESENTE_ENV=production")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+pgtest.NewDatabase(t), "PRESENTE_ENV=production",
+		"PRESENTE_MASTER_KEY="+keyring.GenerateMasterKey())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -316,5 +320,98 @@ func TestTheBinaryShutsDownGracefullyOnSIGTERM(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit after SIGTERM: %v, want status 0", err)
+	}
+}
+
+func TestProductionRefusesToServeWithoutAMasterKey(t *testing.T) {
+	var stderr bytes.Buffer
+	env := envOf(map[string]string{"DATABASE_URL": pgtest.NewDatabase(t)})
+	code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, env, io.Discard, &stderr)
+	if code != exitFailure || !strings.Contains(stderr.String(), "production needs a master key") {
+		t.Fatalf("exit %d, stderr %s; want a refusal naming the master key", code, stderr.String())
+	}
+}
+
+func TestDevelopmentMakesAndReusesALocalMasterKey(t *testing.T) {
+	dir := t.TempDir()
+	env := envOf(map[string]string{"XDG_CONFIG_HOME": dir})
+	cfg := Config{Env: "development"}
+	first, err := masterKey(cfg, env, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "presente", "development-master.key")
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("development key file %s: %v, mode %v; want mode 600", path, err, info.Mode().Perm())
+	}
+	second, err := masterKey(cfg, env, zap.NewNop())
+	if err != nil || fmt.Sprint(first) != fmt.Sprint(second) {
+		t.Errorf("a second start used another key (%v)", err)
+	}
+}
+
+func TestKeygenWritesAPrivateKeyAndNeverOverwritesOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.key")
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"keygen", "--out", path}, envOf(nil), &out, &out); code != exitOK {
+		t.Fatalf("keygen exit %d: %s", code, out.String())
+	}
+	if _, err := keyring.ReadMasterKeyFile(path); err != nil {
+		t.Fatalf("the written key does not load: %v", err)
+	}
+	before, _ := os.ReadFile(path)
+	if code := run(context.Background(), []string{"keygen", "--out", path}, envOf(nil), io.Discard, io.Discard); code == exitOK {
+		t.Error("keygen overwrote an existing master key")
+	}
+	if code := run(context.Background(), []string{"keygen", "--out", path, "--if-missing"}, envOf(nil), io.Discard, io.Discard); code != exitOK {
+		t.Error("keygen --if-missing failed on an existing key")
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("the existing master key changed")
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"keygen"}, envOf(nil), &out, io.Discard); code != exitOK {
+		t.Fatal("keygen to stdout failed")
+	}
+	if _, err := keyring.ParseMasterKey(out.String()); err != nil {
+		t.Errorf("printed key does not parse: %v", err)
+	}
+}
+
+func TestForgetDestroysTheKeyAndRecordsIt(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.NewDatabase(t)
+	env := envOf(map[string]string{"DATABASE_URL": dbURL})
+	subject := uuid.New()
+
+	pool := pgtest.NewPoolFor(t, dbURL)
+	master, _ := keyring.ParseMasterKey(keyring.GenerateMasterKey())
+	keys, err := keyring.New(pool, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.DataKey(ctx, subject); err != nil {
+		t.Fatal(err)
+	}
+
+	var out bytes.Buffer
+	if code := run(ctx, []string{"forget", "--reason", "asked to be forgotten", subject.String()}, env, &out, &out); code != exitOK {
+		t.Fatalf("forget exit %d: %s", code, out.String())
+	}
+	if _, err := keys.DataKey(ctx, subject); !errors.Is(err, keyring.ErrForgotten) {
+		t.Errorf("after forget the key is still there: %v", err)
+	}
+	var n int
+	var reason string
+	if err := pool.QueryRow(ctx, `SELECT count(*), max(metadata->>'reason') FROM events WHERE stream_id = $1 AND event_type = 'SubjectForgotten'`, subject).Scan(&n, &reason); err != nil || n != 1 || reason != "asked to be forgotten" {
+		t.Errorf("SubjectForgotten events: %d with reason %q (%v), want 1", n, reason, err)
+	}
+	out.Reset()
+	if code := run(ctx, []string{"forget", subject.String()}, env, &out, &out); code != exitOK || !strings.Contains(out.String(), "already forgotten") {
+		t.Errorf("forgetting twice: exit %d, %s", code, out.String())
+	}
+	if code := run(ctx, []string{"forget", "not-a-uuid"}, env, io.Discard, io.Discard); code != exitFailure {
+		t.Errorf("forget of a malformed id: exit %d", code)
 	}
 }

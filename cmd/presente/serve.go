@@ -31,7 +31,12 @@ type server struct {
 
 // startServer prepares the database (creating and migrating it as needed),
 // wires the components and starts answering HTTP on cfg.Addr.
-func startServer(ctx context.Context, cfg Config, logger *zap.Logger) (*server, error) {
+func startServer(ctx context.Context, cfg Config, getenv func(string) string, logger *zap.Logger) (*server, error) {
+	// Refuse to run without the key that protects personal data, before
+	// touching anything.
+	if _, err := masterKey(cfg, getenv, logger); err != nil {
+		return nil, err
+	}
 	created, err := postgres.EnsureDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -143,14 +148,14 @@ func (s *server) shutdown(timeout time.Duration) error {
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := parseConfig("serve", args, getenv, stderr, true, nil)
+	cfg, err := parseConfig("serve", args, getenv, stderr, parseOptions{server: true})
 	if err != nil {
 		return configError(err, stderr)
 	}
 	logger := newLogger(cfg, stderr)
 	defer logger.Sync() //nolint:errcheck // nothing to do if stderr is gone
 
-	s, err := startServer(ctx, cfg, logger)
+	s, err := startServer(ctx, cfg, getenv, logger)
 	if err != nil {
 		logger.Error("cannot start", zap.Error(err))
 		return &failure{code: exitFailure}

@@ -152,10 +152,15 @@ WHERE subject_id = ANY($1) AND wrapped_key IS NOT NULL`, subjects)
 // Forget destroys the subject's data key for good, leaving a tombstone so
 // that no new key is ever made for them. Forgetting twice is harmless.
 func (k *Keyring) Forget(ctx context.Context, subject uuid.UUID) (alreadyForgotten bool, err error) {
+	return Forget(ctx, k.pool, subject, k.now())
+}
+
+// Forget destroys a subject's data key without needing the master key.
+func Forget(ctx context.Context, pool *pgxpool.Pool, subject uuid.UUID, now time.Time) (alreadyForgotten bool, err error) {
 	var existed bool
-	err = pgx.BeginFunc(ctx, k.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE subject_keys SET wrapped_key = NULL, forgotten_at = $2
-WHERE subject_id = $1 AND wrapped_key IS NOT NULL`, subject, k.now().UTC())
+WHERE subject_id = $1 AND wrapped_key IS NOT NULL`, subject, now.UTC())
 		if err != nil {
 			return err
 		}
@@ -165,7 +170,7 @@ WHERE subject_id = $1 AND wrapped_key IS NOT NULL`, subject, k.now().UTC())
 		}
 		// Never keyed, or already forgotten: make sure a tombstone exists.
 		_, err = tx.Exec(ctx, `INSERT INTO subject_keys (subject_id, wrapped_key, created_at, forgotten_at)
-VALUES ($1, NULL, $2, $2) ON CONFLICT (subject_id) DO NOTHING`, subject, k.now().UTC())
+VALUES ($1, NULL, $2, $2) ON CONFLICT (subject_id) DO NOTHING`, subject, now.UTC())
 		return err
 	})
 	if err != nil {

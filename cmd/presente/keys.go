@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/presente-dispatch/presente/domain/privacy"
+	"github.com/presente-dispatch/presente/infra/eventstore"
+	"github.com/presente-dispatch/presente/infra/keyring"
+	"github.com/presente-dispatch/presente/infra/postgres"
+)
+
+// newRegistry registers every event type Presente stores.
+func newRegistry() (*eventstore.Registry, error) {
+	r := eventstore.NewRegistry()
+	if err := r.Register(privacy.SubjectForgotten{}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// masterKey finds the master key: PRESENTE_MASTER_KEY, else the master key
+// file. In development, when neither is set, it uses (and on first use
+// makes) a key in the user's config directory, with a warning; production
+// refuses to start without one.
+func masterKey(cfg Config, getenv func(string) string, logger *zap.Logger) (keyring.MasterKey, error) {
+	switch {
+	case cfg.MasterKey != "":
+		return keyring.ParseMasterKey(cfg.MasterKey)
+	case cfg.MasterKeyFile != "":
+		return keyring.ReadMasterKeyFile(cfg.MasterKeyFile)
+	case !cfg.Development():
+		return keyring.MasterKey{}, errors.New("production needs a master key to protect personal data: run " +
+			"`presente keygen --out /etc/presente/master.key` and set PRESENTE_MASTER_KEY_FILE to it " +
+			"(or put the key in PRESENTE_MASTER_KEY); keep it out of database backups, and back it up separately")
+	}
+	path, err := developmentKeyPath(getenv)
+	if err != nil {
+		return keyring.MasterKey{}, err
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := writeKeyFile(path, keyring.GenerateMasterKey()); err != nil {
+			return keyring.MasterKey{}, err
+		}
+		logger.Warn("development: created a master key on this machine; production must set PRESENTE_MASTER_KEY_FILE",
+			zap.String("path", path))
+	} else {
+		logger.Warn("development: using the master key stored on this machine; production must set PRESENTE_MASTER_KEY_FILE",
+			zap.String("path", path))
+	}
+	return keyring.ReadMasterKeyFile(path)
+}
+
+// developmentKeyPath is where development keeps its master key.
+func developmentKeyPath(getenv func(string) string) (string, error) {
+	dir := getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home := getenv("HOME")
+		if home == "" {
+			return "", errors.New("development needs HOME or XDG_CONFIG_HOME to keep its master key, or set PRESENTE_MASTER_KEY_FILE")
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "presente", "development-master.key"), nil
+}
+
+// writeKeyFile writes a key readable by its owner only, never over an
+// existing file: overwriting a master key would make all data unreadable.
+func writeKeyFile(path, key string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("master key directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write master key: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, key); err != nil {
+		f.Close()
+		return fmt.Errorf("write master key: %w", err)
+	}
+	return f.Close()
+}
+
+// runKeygen makes a new master key: printed, or written to --out.
+func runKeygen(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("presente keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "write the key to this file (mode 600, never overwritten) instead of printing it")
+	ifMissing := fs.Bool("if-missing", false, "with --out: keep an existing key file and succeed (for container start-up)")
+	if err := fs.Parse(args); err != nil {
+		return configError(&flagParseError{err: err}, stderr)
+	}
+	if *ifMissing && *out != "" {
+		if _, err := os.Stat(*out); err == nil {
+			fmt.Fprintf(stdout, "kept the existing master key at %s\n", *out)
+			return nil
+		}
+	}
+	key := keyring.GenerateMasterKey()
+	if *out == "" {
+		fmt.Fprintln(stdout, key)
+		return nil
+	}
+	if err := writeKeyFile(*out, key); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote a new master key to %s: back it up apart from the database; losing it loses all personal data\n", *out)
+	return nil
+}
+
+// runForget destroys a data subject's key, so all their personal data
+// becomes unreadable everywhere, and records that it did.
+func runForget(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var reason string
+	cfg, err := parseConfig("forget", args, getenv, stderr, parseOptions{positional: "subject id", extra: func(fs *flag.FlagSet) {
+		fs.StringVar(&reason, "reason", "", "why the person is forgotten (recorded; must not itself name them)")
+	}})
+	if err != nil {
+		return configError(err, stderr)
+	}
+	subject, err := uuid.Parse(cfg.Args[0])
+	if err != nil {
+		return fmt.Errorf("%q is not a subject id: give the person's uuid", cfg.Args[0])
+	}
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.PoolOptions{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	// Destroy the key first: if recording fails, the person is still forgotten.
+	already, err := keyring.Forget(ctx, pool, subject, time.Now())
+	if err != nil {
+		return err
+	}
+	registry, err := newRegistry()
+	if err != nil {
+		return err
+	}
+	store, err := eventstore.New(pool, registry, eventstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	_, version, err := store.Load(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if !already || version == 0 {
+		meta := eventstore.Metadata{Actor: "system:cli", Reason: reason}
+		if _, err := store.Append(ctx, eventstore.Stream{Type: privacy.StreamType, ID: subject}, version, meta,
+			privacy.SubjectForgotten{SubjectID: subject}); err != nil {
+			return fmt.Errorf("the key is destroyed, but recording it failed: %w", err)
+		}
+	}
+	if already {
+		fmt.Fprintf(stdout, "subject %s was already forgotten\n", subject)
+	} else {
+		fmt.Fprintf(stdout, "forgot subject %s: their personal data can no longer be read, here or in any backup\n", subject)
+	}
+	return nil
+}

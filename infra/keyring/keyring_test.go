@@ -1,0 +1,108 @@
+package keyring_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/presente-dispatch/presente/infra/keyring"
+	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
+)
+
+func newMaster(t *testing.T) keyring.MasterKey {
+	t.Helper()
+	m, err := keyring.ParseMasterKey(keyring.GenerateMasterKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestConcurrentFirstUsesOfASubjectAgreeOnOneKey(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	k, err := keyring.New(pool, newMaster(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := uuid.New()
+	const racers = 12
+	keys := make([][]byte, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key, err := k.DataKey(context.Background(), subject)
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = key
+		}()
+	}
+	wg.Wait()
+	for i := range keys {
+		if len(keys[i]) != 32 || !bytes.Equal(keys[i], keys[0]) {
+			t.Fatalf("racer %d got another key than racer 0", i)
+		}
+	}
+	got, err := k.DataKeys(context.Background(), []uuid.UUID{subject, uuid.New()})
+	if err != nil || len(got) != 1 || !bytes.Equal(got[subject], keys[0]) {
+		t.Errorf("DataKeys = %d keys, %v; want the one key", len(got), err)
+	}
+}
+
+func TestAnotherMasterKeyCannotOpenTheDataKeys(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	right, _ := keyring.New(pool, newMaster(t))
+	subject := uuid.New()
+	if _, err := right.DataKey(ctx, subject); err != nil {
+		t.Fatal(err)
+	}
+	wrong, _ := keyring.New(pool, newMaster(t))
+	if _, err := wrong.DataKey(ctx, subject); err == nil || !strings.Contains(err.Error(), "right key") {
+		t.Errorf("err = %v, want a message asking whether it is the right master key", err)
+	}
+}
+
+func TestAForgottenSubjectGetsNoNewKey(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	k, _ := keyring.New(pool, newMaster(t))
+	never := uuid.New() // forgotten before any data was stored
+	if already, err := k.Forget(ctx, never); err != nil || already {
+		t.Fatalf("Forget = %v, %v", already, err)
+	}
+	if _, err := k.DataKey(ctx, never); !errors.Is(err, keyring.ErrForgotten) {
+		t.Errorf("DataKey after Forget: err = %v, want ErrForgotten", err)
+	}
+}
+
+func TestMasterKeyInputsAreCheckedWithAdvice(t *testing.T) {
+	if _, err := keyring.ParseMasterKey("not base64!"); err == nil || !strings.Contains(err.Error(), "keygen") {
+		t.Errorf("non-base64 key: %v", err)
+	}
+	if _, err := keyring.ParseMasterKey("c2hvcnQ="); err == nil || !strings.Contains(err.Error(), "want 32") {
+		t.Errorf("short key: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(path, []byte(keyring.GenerateMasterKey()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keyring.ReadMasterKeyFile(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("world-readable key file: %v", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keyring.ReadMasterKeyFile(path); err != nil {
+		t.Errorf("private key file: %v", err)
+	}
+}

@@ -83,11 +83,32 @@ func writeKeyFile(path, key string) error {
 	if err != nil {
 		return fmt.Errorf("write master key: %w", err)
 	}
-	if _, err := fmt.Fprintln(f, key); err != nil {
-		f.Close()
+	// A key that data was wrapped with must survive a crash: sync the file
+	// and its directory, and leave no partial file behind on failure.
+	_, err = fmt.Fprintln(f, key)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		_ = os.Remove(path)
 		return fmt.Errorf("write master key: %w", err)
 	}
-	return f.Close()
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // runKeygen makes a new master key: printed, or written to --out.
@@ -101,6 +122,9 @@ func runKeygen(args []string, stdout, stderr io.Writer) error {
 	}
 	if *ifMissing && *out != "" {
 		if _, err := os.Stat(*out); err == nil {
+			if _, err := keyring.ReadMasterKeyFile(*out); err != nil {
+				return fmt.Errorf("an existing file is in the way and is not a usable master key: %w", err)
+			}
 			fmt.Fprintf(stdout, "kept the existing master key at %s\n", *out)
 			return nil
 		}
@@ -117,15 +141,27 @@ func runKeygen(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// forgetReasons are the reasons forget records. They are codes, not free
+// text: a sentence stored beside a subject's id could name the person.
+var forgetReasons = map[string]bool{
+	"asked":     true, // the person asked to be forgotten
+	"retention": true, // the retention period after their request closed ran out
+	"legal":     true, // on legal advice
+	"mistake":   true, // the record should never have been made
+}
+
 // runForget destroys a data subject's key, so all their personal data
 // becomes unreadable everywhere, and records that it did.
 func runForget(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var reason string
 	cfg, err := parseConfig("forget", args, getenv, stderr, parseOptions{positional: "subject id", extra: func(fs *flag.FlagSet) {
-		fs.StringVar(&reason, "reason", "", "why the person is forgotten (recorded; must not itself name them)")
+		fs.StringVar(&reason, "reason", "asked", "why: asked, retention, legal or mistake (a code, never free text that could name the person)")
 	}})
 	if err != nil {
 		return configError(err, stderr)
+	}
+	if !forgetReasons[reason] {
+		return fmt.Errorf("--reason %q: use asked, retention, legal or mistake", reason)
 	}
 	subject, err := uuid.Parse(cfg.Args[0])
 	if err != nil {

@@ -55,10 +55,19 @@ type personalField struct {
 	subject int    // the uuid.UUID field naming its subject
 }
 
-var uuidType = reflect.TypeOf(uuid.UUID{})
+var (
+	uuidType   = reflect.TypeOf(uuid.UUID{})
+	stringType = reflect.TypeOf("")
+)
 
-// personalFields reads the pii tags of an event struct type.
+// personalFields reads the pii tags of an event struct type. It refuses
+// every tag it could not honour, so a declared field is never stored in the
+// clear: tags must sit on exported top-level fields of type string, naming
+// an exported top-level uuid.UUID field.
 func personalFields(t reflect.Type) ([]personalField, error) {
+	if nested := nestedPIITag(t, 0, map[reflect.Type]bool{}); nested != "" {
+		return nil, fmt.Errorf("field %s is tagged pii inside a nested or embedded struct: declare personal data on top-level fields", nested)
+	}
 	byJSON := map[string]int{}
 	for i := range t.NumField() {
 		byJSON[jsonName(t.Field(i))] = i
@@ -70,16 +79,41 @@ func personalFields(t reflect.Type) ([]personalField, error) {
 		if !ok {
 			continue
 		}
-		if f.Type.Kind() != reflect.String {
-			return nil, fmt.Errorf("field %s is tagged pii but is a %s: personal data fields must be strings", f.Name, f.Type)
+		if !f.IsExported() {
+			return nil, fmt.Errorf("field %s is tagged pii but unexported: it would not be stored at all", f.Name)
+		}
+		if f.Type != stringType {
+			return nil, fmt.Errorf("field %s is tagged pii but is a %s: personal data fields must be plain strings", f.Name, f.Type)
 		}
 		si, ok := byJSON[subjectName]
-		if !ok || t.Field(si).Type != uuidType {
-			return nil, fmt.Errorf("field %s is tagged pii:%q but the type has no uuid.UUID field with JSON name %q", f.Name, subjectName, subjectName)
+		if !ok || t.Field(si).Type != uuidType || !t.Field(si).IsExported() {
+			return nil, fmt.Errorf("field %s is tagged pii:%q but the type has no exported uuid.UUID field with JSON name %q", f.Name, subjectName, subjectName)
 		}
 		out = append(out, personalField{index: i, name: jsonName(f), subject: si})
 	}
 	return out, nil
+}
+
+// nestedPIITag returns the name of a pii-tagged field below the top level
+// of t, or "".
+func nestedPIITag(t reflect.Type, depth int, seen map[reflect.Type]bool) string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] {
+		return ""
+	}
+	seen[t] = true
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if _, ok := f.Tag.Lookup("pii"); ok && depth > 0 {
+			return t.Name() + "." + f.Name
+		}
+		if name := nestedPIITag(f.Type, depth+1, seen); name != "" {
+			return name
+		}
+	}
+	return ""
 }
 
 func jsonName(f reflect.StructField) string {
@@ -107,7 +141,9 @@ func (s *Store) seal(ctx context.Context, et *eventType, e domain.Event, eventID
 	v.Set(reflect.ValueOf(e))
 	for _, pf := range et.personal {
 		plain := v.Field(pf.index).String()
-		if plain == "" {
+		if plain == "" || plain == Forgotten {
+			// A decider that carries a forgotten value along stores the
+			// marker as it is: there is nothing left to protect.
 			continue
 		}
 		subject := v.Field(pf.subject).Interface().(uuid.UUID)
@@ -124,7 +160,7 @@ func (s *Store) seal(ctx context.Context, et *eventType, e domain.Event, eventID
 		}
 		nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 		_, _ = rand.Read(nonce)
-		sealed := aead.Seal(nonce, nonce, []byte(plain), personalAD(subject, eventID, pf.name))
+		sealed := aead.Seal(nonce, nonce, pad([]byte(plain)), personalAD(subject, eventID, pf.name))
 		v.Field(pf.index).SetString(ciphertextPrefix + base64.RawStdEncoding.EncodeToString(sealed))
 	}
 	return v.Interface().(domain.Event), nil
@@ -170,7 +206,7 @@ func (s *Store) reveal(ctx context.Context, recs []Recorded) error {
 		v.Set(reflect.ValueOf(r.Event))
 		for _, pf := range et.personal {
 			stored := v.Field(pf.index).String()
-			if stored == "" {
+			if stored == "" || stored == Forgotten {
 				continue
 			}
 			subject := v.Field(pf.subject).Interface().(uuid.UUID)
@@ -207,9 +243,40 @@ func open(key []byte, stored string, ad []byte) (string, error) {
 	if len(sealed) < aead.NonceSize() {
 		return "", fmt.Errorf("personal data ciphertext is damaged")
 	}
-	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], ad)
+	padded, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], ad)
 	if err != nil {
 		return "", fmt.Errorf("personal data does not decrypt: it was altered or moved to another event")
 	}
+	plain, err := unpad(padded)
+	if err != nil {
+		return "", err
+	}
 	return string(plain), nil
+}
+
+// padBlock hides the exact length of personal data: ciphertexts differ in
+// length only by whole blocks, so "Ana" and "Rosa" look alike.
+const padBlock = 32
+
+// pad appends 0x80 and zeros up to a multiple of padBlock (ISO/IEC 7816-4).
+func pad(b []byte) []byte {
+	n := padBlock - (len(b)+1)%padBlock
+	if n == padBlock {
+		n = 0
+	}
+	out := make([]byte, len(b), len(b)+1+n)
+	copy(out, b)
+	out = append(out, 0x80)
+	return append(out, make([]byte, n)...)
+}
+
+func unpad(b []byte) ([]byte, error) {
+	i := len(b) - 1
+	for i >= 0 && b[i] == 0 {
+		i--
+	}
+	if i < 0 || b[i] != 0x80 {
+		return nil, fmt.Errorf("personal data ciphertext is damaged: bad padding")
+	}
+	return b[:i], nil
 }

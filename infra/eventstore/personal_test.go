@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -193,7 +195,7 @@ func TestSubpoenaDrill(t *testing.T) {
 	p := newPersonalStore(t)
 	ctx := context.Background()
 	suffix := uuid.NewString()[:8]
-	name := "Xochitl Subpoena-" + suffix
+	name := "Xóchitl Ñuñez Subpoena-" + suffix
 	phone := "+1-555-" + suffix
 	person := uuid.New()
 	p.report(t, person, name, phone)
@@ -206,12 +208,17 @@ func TestSubpoenaDrill(t *testing.T) {
 		t.Fatalf("the person has no data key: %v", err)
 	}
 
+	wrappedHex := []byte(hex.EncodeToString(wrapped))
+	if !bytes.Contains(dump(t, p.url), wrappedHex) {
+		t.Fatal("before forgetting, the dump does not show the wrapped key in hex: the check after forgetting would prove nothing")
+	}
+
 	if _, err := p.keys.Forget(ctx, person); err != nil {
 		t.Fatal(err)
 	}
 	after := dump(t, p.url)
 	assertAbsent(t, "after forgetting", after, secrets)
-	if bytes.Contains(after, []byte(hex.EncodeToString(wrapped))) {
+	if bytes.Contains(after, wrappedHex) {
 		t.Error("after forgetting, the dump still holds the person's wrapped data key")
 	}
 	if !bytes.Contains(after, []byte(ciphertextPrefix)) {
@@ -236,9 +243,11 @@ func assertAbsent(t *testing.T, when string, dump []byte, secrets map[string]str
 	t.Helper()
 	for what, s := range secrets {
 		jsonText, _ := json.Marshal(s)
+		asciiJSON := strconv.QuoteToASCII(s) // \u escapes, as other JSON writers emit
 		for encoding, form := range map[string]string{
 			"plain":     s,
 			"JSON":      strings.Trim(string(jsonText), `"`),
+			"JSONASCII": strings.Trim(asciiJSON, `"`),
 			"base64":    base64.StdEncoding.EncodeToString([]byte(s)),
 			"base64raw": base64.RawStdEncoding.EncodeToString([]byte(s)),
 			"hex":       hex.EncodeToString([]byte(s)),
@@ -248,5 +257,136 @@ func assertAbsent(t *testing.T, when string, dump []byte, secrets map[string]str
 				t.Errorf("%s: the dump contains the %s in %s form", when, what, encoding)
 			}
 		}
+	}
+}
+
+type contact struct {
+	Name string `json:"name" pii:"person_id"`
+}
+
+type piiNested struct {
+	PersonID uuid.UUID `json:"person_id"`
+	Contact  contact   `json:"contact"`
+}
+
+func (piiNested) EventType() string { return "PiiNested" }
+
+type piiEmbedded struct {
+	PersonID uuid.UUID `json:"person_id"`
+	contact
+}
+
+func (piiEmbedded) EventType() string { return "PiiEmbedded" }
+
+type piiUnexported struct {
+	PersonID uuid.UUID `json:"person_id"`
+	name     string    `pii:"person_id"`
+}
+
+func (piiUnexported) EventType() string { return "PiiUnexported" }
+
+type fancyString string
+
+type piiNamedType struct {
+	PersonID uuid.UUID   `json:"person_id"`
+	Name     fancyString `json:"name" pii:"person_id"`
+}
+
+func (piiNamedType) EventType() string { return "PiiNamedType" }
+
+func TestRegisterRefusesPersonalDataTagsItCouldNotHonour(t *testing.T) {
+	_ = piiUnexported{name: "unused"}.name
+	tests := []struct {
+		name  string
+		event domain.Event
+	}{
+		{"a tag inside a nested struct", piiNested{}},
+		{"a tag inside an embedded struct", piiEmbedded{}},
+		{"a tag on an unexported field", piiUnexported{}},
+		{"a tag on a named string type", piiNamedType{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := NewRegistry().Register(tt.event); err == nil {
+				t.Error("Register accepted a declaration it would store in the clear")
+			}
+		})
+	}
+}
+
+func TestAForgottenValueCarriedIntoANewEventIsStoredAsTheMarker(t *testing.T) {
+	p := newPersonalStore(t)
+	ctx := context.Background()
+	person := uuid.New()
+	if _, err := p.keys.Forget(ctx, person); err != nil {
+		t.Fatal(err)
+	}
+	stream := Stream{Type: "report", ID: uuid.New()}
+	if _, err := p.Append(ctx, stream, 0, testMeta, personReported{PersonID: person, Name: Forgotten, Phone: Forgotten, Region: "West"}); err != nil {
+		t.Fatalf("a decider carrying forgotten values must still be able to append: %v", err)
+	}
+	events, _, err := p.Load(ctx, stream.ID)
+	if err != nil || events[0].Event.(personReported).Name != Forgotten {
+		t.Errorf("read back %+v, %v", events, err)
+	}
+}
+
+func TestCiphertextLengthHidesTheExactLengthOfPersonalData(t *testing.T) {
+	p := newPersonalStore(t)
+	ctx := context.Background()
+	short := p.report(t, uuid.New(), "Ana", "1")
+	long := p.report(t, uuid.New(), "Rosa María", "+1 555 0199")
+	var a, b int
+	if err := p.pool.QueryRow(ctx, `SELECT length(data->>'name') FROM events WHERE stream_id = $1`, short).Scan(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.pool.QueryRow(ctx, `SELECT length(data->>'name') FROM events WHERE stream_id = $1`, long).Scan(&b); err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Errorf("ciphertexts of a 3- and a 10-character name differ in length (%d, %d)", a, b)
+	}
+}
+
+func TestPadRoundTripsEveryLength(t *testing.T) {
+	for n := range 100 {
+		b := bytes.Repeat([]byte{0}, n) // trailing zeros in the data itself
+		p := pad(b)
+		if len(p)%padBlock != 0 {
+			t.Fatalf("pad(%d bytes) = %d bytes, not a multiple of %d", n, len(p), padBlock)
+		}
+		got, err := unpad(p)
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("unpad(pad(%d zero bytes)) = %d bytes, %v", n, len(got), err)
+		}
+	}
+	if _, err := unpad(make([]byte, padBlock)); err == nil {
+		t.Error("unpad accepted a block without its 0x80 marker")
+	}
+}
+
+type withTexts struct {
+	At       time.Time         `json:"at"`
+	Raw      json.RawMessage   `json:"raw"`
+	Anything any               `json:"anything"`
+	Bytes    []byte            `json:"bytes"`
+	Tags     map[string]int    `json:"tags"`
+	Next     *withTexts        `json:"next"`
+	IDs      []uuid.UUID       `json:"ids"`
+	Count    int               `json:"count"`
+	Nested   map[int]time.Time `json:"nested"`
+}
+
+func (withTexts) EventType() string { return "WithTexts" }
+
+func TestUndeclaredStringsSeesEveryWayToHoldText(t *testing.T) {
+	reg := NewRegistry()
+	if err := reg.Register(withTexts{}); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(reg.UndeclaredStrings(nil))
+	want := "[WithTexts.anything WithTexts.bytes WithTexts.next WithTexts.raw WithTexts.tags]"
+	if got != want {
+		t.Errorf("undeclared = %s, want %s", got, want)
 	}
 }

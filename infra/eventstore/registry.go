@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"time"
 
 	"github.com/presente-dispatch/presente/domain"
 )
@@ -120,19 +121,39 @@ func (r *Registry) UndeclaredStrings(allowed map[string]bool) []string {
 	return out
 }
 
+var (
+	timeType       = reflect.TypeOf(time.Time{})
+	rawMessageType = reflect.TypeOf(json.RawMessage{})
+)
+
 // containsString tells whether a value of type t can hold free text.
 func containsString(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.String:
+	return holdsText(t, map[reflect.Type]bool{})
+}
+
+func holdsText(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch {
+	case t == uuidType || t == timeType:
+		return false
+	case t == rawMessageType:
 		return true
-	case reflect.Slice, reflect.Array, reflect.Pointer, reflect.Map:
-		return containsString(t.Elem()) || (t.Kind() == reflect.Map && containsString(t.Key()))
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Interface:
+		return true
+	case reflect.Slice, reflect.Array:
+		return t.Elem().Kind() == reflect.Uint8 || holdsText(t.Elem(), seen) // []byte holds anything
+	case reflect.Pointer:
+		return holdsText(t.Elem(), seen)
+	case reflect.Map:
+		return holdsText(t.Key(), seen) || holdsText(t.Elem(), seen)
 	case reflect.Struct:
-		if t == uuidType {
-			return false
-		}
 		for i := range t.NumField() {
-			if containsString(t.Field(i).Type) {
+			if holdsText(t.Field(i).Type, seen) {
 				return true
 			}
 		}

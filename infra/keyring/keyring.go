@@ -156,28 +156,19 @@ func (k *Keyring) Forget(ctx context.Context, subject uuid.UUID) (alreadyForgott
 }
 
 // Forget destroys a subject's data key without needing the master key.
+// It is one upsert, so it cannot miss a key that a concurrent first use is
+// creating: whichever commits first, the row ends as a tombstone.
 func Forget(ctx context.Context, pool *pgxpool.Pool, subject uuid.UUID, now time.Time) (alreadyForgotten bool, err error) {
-	var forgotNow bool
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE subject_keys SET wrapped_key = NULL, forgotten_at = $2
-WHERE subject_id = $1 AND wrapped_key IS NOT NULL`, subject, now.UTC())
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 1 {
-			forgotNow = true
-			return nil
-		}
-		// Never keyed, or already forgotten: make sure a tombstone exists.
-		tag, err = tx.Exec(ctx, `INSERT INTO subject_keys (subject_id, wrapped_key, created_at, forgotten_at)
-VALUES ($1, NULL, $2, $2) ON CONFLICT (subject_id) DO NOTHING`, subject, now.UTC())
-		forgotNow = err == nil && tag.RowsAffected() == 1
-		return err
-	})
+	var forgottenAt time.Time
+	err = pool.QueryRow(ctx, `INSERT INTO subject_keys AS k (subject_id, wrapped_key, created_at, forgotten_at)
+VALUES ($1, NULL, $2, $2)
+ON CONFLICT (subject_id) DO UPDATE
+    SET wrapped_key = NULL, forgotten_at = coalesce(k.forgotten_at, EXCLUDED.forgotten_at)
+RETURNING forgotten_at`, subject, now.UTC()).Scan(&forgottenAt)
 	if err != nil {
 		return false, fmt.Errorf("forget subject %s: %w", subject, err)
 	}
-	return !forgotNow, nil
+	return !forgottenAt.Equal(now.UTC().Truncate(time.Microsecond)), nil
 }
 
 // wrap encrypts a data key under the master key, bound to its subject.

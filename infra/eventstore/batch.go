@@ -37,6 +37,9 @@ import (
 const (
 	maxBatch      = 64
 	commitTimeout = 30 * time.Second
+	// gatherWindow bounds how long a committer waits for the appends it
+	// expects (see gather) before sending what it has.
+	gatherWindow = 200 * time.Microsecond
 )
 
 // ErrClosed is returned by appends made after Close.
@@ -49,8 +52,9 @@ var ErrOutcomeUnknown = errors.New("the database did not confirm the append and 
 
 func (s *Store) startCommitters(n int) {
 	if n <= 0 {
-		n = 2 // measured best on 2 cores: see docs/BENCHMARKS.md
+		n = 1 // measured best on 2 cores: see docs/BENCHMARKS.md
 	}
+	s.gatherWindow = gatherWindow
 	s.queue = make(chan *appendRequest, maxBatch*n)
 	s.closing = make(chan struct{})
 	s.stopped = make(chan struct{})
@@ -94,32 +98,63 @@ func (s *Store) Close() {
 
 func (s *Store) commitLoop() {
 	defer s.committers.Done()
+	last := 0 // size of this committer's previous batch
 	for {
 		var first *appendRequest
+		expect := last
 		select {
 		case first = <-s.queue:
-		case <-s.stopped:
-			// Nothing enters the queue any more: commit what is left.
-			for batch := s.gather(nil); len(batch) > 0; batch = s.gather(nil) {
-				s.commit(batch)
+			// Appends were already waiting: they came from writers other
+			// than the previous batch's, who will be back too.
+			expect += len(s.queue) + 1
+		default:
+			// Nothing waiting: every writer was in the previous batch.
+			select {
+			case first = <-s.queue:
+			case <-s.stopped:
+				// Nothing enters the queue any more: commit what is left.
+				for batch := s.gather(nil, 0); len(batch) > 0; batch = s.gather(nil, 0) {
+					s.commit(batch)
+				}
+				return
 			}
-			return
 		}
-		s.commit(s.gather(first))
+		batch := s.gather(first, expect)
+		last = len(batch)
+		s.commit(batch)
 	}
 }
 
-// gather takes first (if any) and whatever else is waiting, up to maxBatch.
-func (s *Store) gather(first *appendRequest) []*appendRequest {
+// gather takes first (if any) and whatever else is waiting, up to
+// maxBatch. When more appends are expected — the callers of the previous
+// batch are likely to send their next ones within microseconds — it waits,
+// like PostgreSQL's commit_delay, up to gatherWindow for that many, so that
+// one commit serves them all. A lone writer (expect of one) never waits.
+func (s *Store) gather(first *appendRequest, expect int) []*appendRequest {
 	var batch []*appendRequest
 	if first != nil {
 		batch = append(batch, first)
 	}
+drain:
 	for len(batch) < maxBatch {
 		select {
 		case r := <-s.queue:
 			batch = append(batch, r)
 		default:
+			break drain
+		}
+	}
+	want := min(expect, maxBatch)
+	if want <= 1 || len(batch) >= want {
+		return batch
+	}
+	timer := time.NewTimer(s.gatherWindow)
+	defer timer.Stop()
+	for len(batch) < want {
+		select {
+		case r := <-s.queue:
+			batch = append(batch, r)
+		case <-timer.C:
 			return batch
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -187,5 +188,33 @@ func TestHasNUL(t *testing.T) {
 		if got := hasNUL([]byte(tt.json)); got != tt.want {
 			t.Errorf("hasNUL(%s) = %v, want %v", tt.json, got, tt.want)
 		}
+	}
+}
+
+func TestGatherWaitsForExpectedAppendsButNeverPastItsWindow(t *testing.T) {
+	first := &appendRequest{}
+
+	// A lone writer: nothing expected, no wait even with a long window.
+	s := &Store{queue: make(chan *appendRequest, maxBatch), gatherWindow: time.Hour}
+	if got := s.gather(first, 1); len(got) != 1 {
+		t.Fatalf("gather = %d appends, want 1", len(got))
+	}
+	// Expected appends that arrive within the window join the batch.
+	go func() {
+		for range 3 {
+			s.queue <- &appendRequest{}
+		}
+	}()
+	if got := s.gather(first, 4); len(got) != 4 {
+		t.Errorf("gather = %d appends, want the 4 expected", len(got))
+	}
+	// Expected appends that never come cost the window, no more.
+	s = &Store{queue: make(chan *appendRequest, maxBatch), gatherWindow: 20 * time.Millisecond}
+	start := time.Now()
+	if got := s.gather(first, 8); len(got) != 1 {
+		t.Errorf("gather = %d appends, want 1", len(got))
+	}
+	if elapsed := time.Since(start); elapsed < 20*time.Millisecond || elapsed > 2*time.Second {
+		t.Errorf("gather gave up after %v, want about its 20ms window", elapsed)
 	}
 }

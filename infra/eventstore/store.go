@@ -130,7 +130,7 @@ type Options struct {
 	// with. Required when the registry declares personal data.
 	Keys Keys
 	// Committers is how many batches of appends may be in flight at once;
-	// 2 when zero. See batch.go.
+	// 1 when zero. See batch.go.
 	Committers int
 }
 
@@ -146,13 +146,15 @@ type Store struct {
 
 	// mu guards closed: enqueueing holds it for reading, so that no append
 	// enters the queue once Close has begun.
-	mu         sync.RWMutex
-	closed     bool
-	closing    chan struct{}
-	queue      chan *appendRequest
-	stopped    chan struct{}
-	stopOnce   sync.Once
-	committers sync.WaitGroup
+	mu      sync.RWMutex
+	closed  bool
+	closing chan struct{}
+	// gatherWindow is how long a committer waits for expected appends.
+	gatherWindow time.Duration
+	queue        chan *appendRequest
+	stopped      chan struct{}
+	stopOnce     sync.Once
+	committers   sync.WaitGroup
 }
 
 // New returns a store over pool that reads and writes the event types in

@@ -138,14 +138,50 @@ func TestEveryResponseCarriesTheProtectiveHeaders(t *testing.T) {
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/missing"} {
 		resp, _ := get(t, ts.URL+path)
 		for header, want := range map[string]string{
-			"X-Content-Type-Options": "nosniff",
-			"Referrer-Policy":        "no-referrer",
-			"Cache-Control":          "no-store",
+			"X-Content-Type-Options":  "nosniff",
+			"Referrer-Policy":         "no-referrer",
+			"Cache-Control":           "no-store",
+			"X-Frame-Options":         "DENY",
+			"Content-Security-Policy": contentSecurityPolicy,
 		} {
 			if got := resp.Header.Get(header); got != want {
 				t.Errorf("%s: %s = %q, want %q", path, header, got, want)
 			}
 		}
+		if resp.Header.Get("Strict-Transport-Security") != "" {
+			t.Errorf("%s: HSTS sent over plain HTTP", path)
+		}
+	}
+}
+
+func TestTheContentSecurityPolicyAllowsNoOtherOriginAndNoInlineCode(t *testing.T) {
+	for _, forbidden := range []string{"http:", "https:", "*", "'unsafe-inline'", "'unsafe-eval'"} {
+		if strings.Contains(contentSecurityPolicy, forbidden) {
+			t.Errorf("the CSP contains %s", forbidden)
+		}
+	}
+	for _, required := range []string{"default-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"} {
+		if !strings.Contains(contentSecurityPolicy, required) {
+			t.Errorf("the CSP lacks %s", required)
+		}
+	}
+}
+
+func TestHSTSIsSentOverTLS(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := NewServer(Config{Gatherer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(s)
+	defer ts.Close()
+	resp, err := ts.Client().Get(ts.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=") {
+		t.Errorf("Strict-Transport-Security = %q over TLS", got)
 	}
 }
 

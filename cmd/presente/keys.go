@@ -13,6 +13,8 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/presente-dispatch/presente/domain"
+	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/privacy"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/keyring"
@@ -21,9 +23,15 @@ import (
 
 // newRegistry registers every event type Presente stores.
 func newRegistry() (*eventstore.Registry, error) {
+	return registryOf(append([]domain.Event{privacy.SubjectForgotten{}}, account.Events...)...)
+}
+
+func registryOf(events ...domain.Event) (*eventstore.Registry, error) {
 	r := eventstore.NewRegistry()
-	if err := r.Register(privacy.SubjectForgotten{}); err != nil {
-		return nil, err
+	for _, e := range events {
+		if err := r.Register(e); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -177,7 +185,9 @@ func runForget(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	registry, err := newRegistry()
+	// Only privacy events: they hold no personal data, so no master key is
+	// needed to record a forgetting.
+	registry, err := registryOf(privacy.SubjectForgotten{})
 	if err != nil {
 		return err
 	}
@@ -186,13 +196,13 @@ func runForget(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer store.Close()
-	_, version, err := store.Load(ctx, subject)
+	_, version, err := store.Load(ctx, privacy.StreamID(subject))
 	if err != nil {
 		return err
 	}
 	if !already || version == 0 {
 		meta := eventstore.Metadata{Actor: "system:cli", Reason: reason}
-		if _, err := store.Append(ctx, eventstore.Stream{Type: privacy.StreamType, ID: subject}, version, meta,
+		if _, err := store.Append(ctx, eventstore.Stream{Type: privacy.StreamType, ID: privacy.StreamID(subject)}, version, meta,
 			privacy.SubjectForgotten{SubjectID: subject}); err != nil {
 			return fmt.Errorf("the key is destroyed, but recording it failed: %w", err)
 		}

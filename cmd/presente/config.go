@@ -41,6 +41,7 @@ type Config struct {
 // parseOptions says which settings a subcommand takes.
 type parseOptions struct {
 	server bool // --addr, --shutdown-timeout, master key
+	keys   bool // master key only
 	// positional names the positional argument the command requires ("" for none).
 	positional string
 	extra      func(*flag.FlagSet)
@@ -71,7 +72,10 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	if opts.server {
 		settings = append(settings,
 			setting{"addr", "PRESENTE_ADDR", defaultAddr, "address to listen on, host:port", &addr},
-			setting{"shutdown-timeout", "PRESENTE_SHUTDOWN_TIMEOUT", "15s", "how long to let requests finish on SIGTERM", &shutdown},
+			setting{"shutdown-timeout", "PRESENTE_SHUTDOWN_TIMEOUT", "15s", "how long to let requests finish on SIGTERM", &shutdown})
+	}
+	if opts.server || opts.keys {
+		settings = append(settings,
 			setting{"master-key-file", "PRESENTE_MASTER_KEY_FILE", "", "file holding the master key (made by presente keygen); or set PRESENTE_MASTER_KEY", &keyFile})
 	}
 	for _, s := range settings {
@@ -99,8 +103,11 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	}
 
 	cfg := Config{DatabaseURL: dbURL, Env: env, Addr: addr, MasterKeyFile: keyFile, Args: fs.Args()}
-	if opts.server {
+	if opts.server || opts.keys {
 		cfg.MasterKey = getenv("PRESENTE_MASTER_KEY")
+		if cfg.MasterKey != "" && cfg.MasterKeyFile != "" {
+			problems = append(problems, "both PRESENTE_MASTER_KEY and a master key file are set: keep one")
+		}
 	}
 	if pc, err := pgx.ParseConfig(dbURL); err != nil {
 		problems = append(problems, fmt.Sprintf("DATABASE_URL / --database-url is not a valid PostgreSQL URL: %v", redactErr(err)))
@@ -114,9 +121,6 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		problems = append(problems, fmt.Sprintf("PRESENTE_LOG_LEVEL / --log-level is %q: use debug, info, warn or error", level))
 	}
 	if opts.server {
-		if cfg.MasterKey != "" && cfg.MasterKeyFile != "" {
-			problems = append(problems, "both PRESENTE_MASTER_KEY and a master key file are set: keep one")
-		}
 		if err := validateAddr(addr); err != nil {
 			problems = append(problems, fmt.Sprintf("PRESENTE_ADDR / --addr is %q: %v", addr, err))
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/privacy"
+	"github.com/presente-dispatch/presente/infra/credentials"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/postgres"
@@ -183,6 +184,11 @@ func runForget(ctx context.Context, args []string, getenv func(string) string, s
 	// Destroy the key first: if recording fails, the person is still forgotten.
 	already, err := keyring.Forget(ctx, pool, subject, time.Now())
 	if err != nil {
+		return err
+	}
+	// An account holder can no longer sign in, and nothing links their
+	// email to the account any more.
+	if err := credentials.Delete(ctx, pool, subject); err != nil {
 		return err
 	}
 	// Only privacy events: they hold no personal data, so no master key is

@@ -8,6 +8,7 @@
 //	presente verify       check the event log's hash chains for tampering
 //	presente keygen       make a master key for personal data
 //	presente forget ID    destroy a person's data key (crypto-shredding)
+//	presente user add     create an account (the first admin, for instance)
 //	presente healthcheck  probe a running server's /readyz (for containers)
 //
 // Every subcommand takes -h for its flags.
@@ -21,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -29,7 +31,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -49,6 +51,7 @@ Usage:
   presente verify       check the event log's hash chains for tampering
   presente keygen       make a master key for personal data
   presente forget ID    destroy a person's data key (crypto-shredding)
+  presente user add     create an account (the first admin, for instance)
   presente healthcheck  probe a running server's /readyz (for containers)
 
 Run "presente <command> -h" for a command's flags.
@@ -56,7 +59,10 @@ Run "presente <command> -h" for a command's flags.
 
 // run executes one subcommand and returns the process exit code. It is the
 // whole program minus os.Exit, so tests can run it in-process.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -74,6 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runKeygen(rest, stdout, stderr)
 	case "forget":
 		err = runForget(ctx, rest, getenv, stdout, stderr)
+	case "user":
+		err = runUser(ctx, rest, getenv, stdin, stdout, stderr)
 	case "healthcheck":
 		err = runHealthcheck(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":

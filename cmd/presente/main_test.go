@@ -24,8 +24,10 @@ import (
 
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/privacy"
+	"github.com/presente-dispatch/presente/infra/credentials"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/keyring"
+	"github.com/presente-dispatch/presente/infra/password"
 	"github.com/presente-dispatch/presente/infra/postgres"
 	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
 )
@@ -92,16 +94,16 @@ func TestConfigExplainsEveryInvalidSetting(t *testing.T) {
 
 func TestUnknownCommandsAndBadFlagsExitWithUsage(t *testing.T) {
 	var stderr bytes.Buffer
-	if code := run(context.Background(), []string{"serv"}, envOf(nil), io.Discard, &stderr); code != exitUsage {
+	if code := run(context.Background(), []string{"serv"}, envOf(nil), nil, io.Discard, &stderr); code != exitUsage {
 		t.Errorf("unknown command: exit %d, want %d", code, exitUsage)
 	}
 	if !strings.Contains(stderr.String(), `unknown command "serv"`) {
 		t.Errorf("stderr = %q", stderr.String())
 	}
-	if code := run(context.Background(), []string{"serve", "--port", "1"}, envOf(nil), io.Discard, io.Discard); code != exitUsage {
+	if code := run(context.Background(), []string{"serve", "--port", "1"}, envOf(nil), nil, io.Discard, io.Discard); code != exitUsage {
 		t.Errorf("unknown flag: exit %d, want %d", code, exitUsage)
 	}
-	if code := run(context.Background(), []string{"migrate", "-h"}, envOf(nil), io.Discard, io.Discard); code != exitOK {
+	if code := run(context.Background(), []string{"migrate", "-h"}, envOf(nil), nil, io.Discard, io.Discard); code != exitOK {
 		t.Errorf("-h: exit %d, want 0", code)
 	}
 }
@@ -194,7 +196,7 @@ func TestMigrateThenVerifyReportsAnIntactAndThenATamperedLog(t *testing.T) {
 	ctx := context.Background()
 	env := envOf(map[string]string{"DATABASE_URL": dbURL})
 	var out bytes.Buffer
-	if code := run(ctx, []string{"migrate"}, env, &out, &out); code != exitOK {
+	if code := run(ctx, []string{"migrate"}, env, nil, &out, &out); code != exitOK {
 		t.Fatalf("migrate exit %d: %s", code, out.String())
 	}
 	latest, err := postgres.LatestVersion()
@@ -219,7 +221,7 @@ func TestMigrateThenVerifyReportsAnIntactAndThenATamperedLog(t *testing.T) {
 	}
 	out.Reset()
 	anchor := filepath.Join(t.TempDir(), "anchor.json")
-	if code := run(ctx, []string{"verify", "--save-anchor", anchor}, env, &out, &out); code != exitOK {
+	if code := run(ctx, []string{"verify", "--save-anchor", anchor}, env, nil, &out, &out); code != exitOK {
 		t.Fatalf("verify of an intact log: exit %d: %s", code, out.String())
 	}
 	if !strings.Contains(out.String(), "verified 3 events in 1 streams") || !strings.Contains(out.String(), "OK") {
@@ -236,14 +238,14 @@ func TestMigrateThenVerifyReportsAnIntactAndThenATamperedLog(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if code := run(ctx, []string{"verify", "--anchor", anchor}, env, &out, &out); code != exitFailure {
+	if code := run(ctx, []string{"verify", "--anchor", anchor}, env, nil, &out, &out); code != exitFailure {
 		t.Fatalf("verify against the anchor: exit %d, want %d: %s", code, exitFailure, out.String())
 	}
 	if !strings.Contains(out.String(), "TAMPERED") || !strings.Contains(out.String(), "checked against 1 anchored") {
 		t.Errorf("verify --anchor said %q", out.String())
 	}
 	out.Reset()
-	if code := run(ctx, []string{"verify", "--json"}, env, &out, &out); code != exitFailure {
+	if code := run(ctx, []string{"verify", "--json"}, env, nil, &out, &out); code != exitFailure {
 		t.Fatalf("verify of a tampered log: exit %d, want %d: %s", code, exitFailure, out.String())
 	}
 	var report struct {
@@ -329,7 +331,7 @@ func TestTheBinaryShutsDownGracefullyOnSIGTERM(t *testing.T) {
 func TestProductionRefusesToServeWithoutAMasterKey(t *testing.T) {
 	var stderr bytes.Buffer
 	env := envOf(map[string]string{"DATABASE_URL": pgtest.NewDatabase(t)})
-	code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, env, io.Discard, &stderr)
+	code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, env, nil, io.Discard, &stderr)
 	if code != exitFailure || !strings.Contains(stderr.String(), "production needs a master key") {
 		t.Fatalf("exit %d, stderr %s; want a refusal naming the master key", code, stderr.String())
 	}
@@ -357,24 +359,24 @@ func TestDevelopmentMakesAndReusesALocalMasterKey(t *testing.T) {
 func TestKeygenWritesAPrivateKeyAndNeverOverwritesOne(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "master.key")
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"keygen", "--out", path}, envOf(nil), &out, &out); code != exitOK {
+	if code := run(context.Background(), []string{"keygen", "--out", path}, envOf(nil), nil, &out, &out); code != exitOK {
 		t.Fatalf("keygen exit %d: %s", code, out.String())
 	}
 	if _, err := keyring.ReadMasterKeyFile(path); err != nil {
 		t.Fatalf("the written key does not load: %v", err)
 	}
 	before, _ := os.ReadFile(path)
-	if code := run(context.Background(), []string{"keygen", "--out", path}, envOf(nil), io.Discard, io.Discard); code == exitOK {
+	if code := run(context.Background(), []string{"keygen", "--out", path}, envOf(nil), nil, io.Discard, io.Discard); code == exitOK {
 		t.Error("keygen overwrote an existing master key")
 	}
-	if code := run(context.Background(), []string{"keygen", "--out", path, "--if-missing"}, envOf(nil), io.Discard, io.Discard); code != exitOK {
+	if code := run(context.Background(), []string{"keygen", "--out", path, "--if-missing"}, envOf(nil), nil, io.Discard, io.Discard); code != exitOK {
 		t.Error("keygen --if-missing failed on an existing key")
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 		t.Error("the existing master key changed")
 	}
 	out.Reset()
-	if code := run(context.Background(), []string{"keygen"}, envOf(nil), &out, io.Discard); code != exitOK {
+	if code := run(context.Background(), []string{"keygen"}, envOf(nil), nil, &out, io.Discard); code != exitOK {
 		t.Fatal("keygen to stdout failed")
 	}
 	if _, err := keyring.ParseMasterKey(out.String()); err != nil {
@@ -399,10 +401,10 @@ func TestForgetDestroysTheKeyAndRecordsIt(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if code := run(ctx, []string{"forget", "--reason", "Rosa asked us", subject.String()}, env, io.Discard, io.Discard); code == exitOK {
+	if code := run(ctx, []string{"forget", "--reason", "Rosa asked us", subject.String()}, env, nil, io.Discard, io.Discard); code == exitOK {
 		t.Error("forget accepted a free-text reason, which could name the person")
 	}
-	if code := run(ctx, []string{"forget", "--reason", "legal", subject.String()}, env, &out, &out); code != exitOK {
+	if code := run(ctx, []string{"forget", "--reason", "legal", subject.String()}, env, nil, &out, &out); code != exitOK {
 		t.Fatalf("forget exit %d: %s", code, out.String())
 	}
 	if _, err := keys.DataKey(ctx, subject); !errors.Is(err, keyring.ErrForgotten) {
@@ -414,10 +416,10 @@ func TestForgetDestroysTheKeyAndRecordsIt(t *testing.T) {
 		t.Errorf("SubjectForgotten events: %d with reason %q (%v), want 1", n, reason, err)
 	}
 	out.Reset()
-	if code := run(ctx, []string{"forget", subject.String()}, env, &out, &out); code != exitOK || !strings.Contains(out.String(), "already forgotten") {
+	if code := run(ctx, []string{"forget", subject.String()}, env, nil, &out, &out); code != exitOK || !strings.Contains(out.String(), "already forgotten") {
 		t.Errorf("forgetting twice: exit %d, %s", code, out.String())
 	}
-	if code := run(ctx, []string{"forget", "not-a-uuid"}, env, io.Discard, io.Discard); code != exitFailure {
+	if code := run(ctx, []string{"forget", "not-a-uuid"}, env, nil, io.Discard, io.Discard); code != exitFailure {
 		t.Errorf("forget of a malformed id: exit %d", code)
 	}
 }
@@ -468,7 +470,7 @@ func TestForgettingAnAccountHolderDoesNotCollideWithTheirAccountStream(t *testin
 		eventstore.Metadata{Actor: "system:test"}); err != nil {
 		t.Fatal(err)
 	}
-	if code := run(ctx, []string{"forget", user.String()}, envOf(map[string]string{"DATABASE_URL": dbURL}), io.Discard, io.Discard); code != exitOK {
+	if code := run(ctx, []string{"forget", user.String()}, envOf(map[string]string{"DATABASE_URL": dbURL}), nil, io.Discard, io.Discard); code != exitOK {
 		t.Fatalf("forget exit %d", code)
 	}
 	events, _, err := store.Load(ctx, user)
@@ -477,5 +479,78 @@ func TestForgettingAnAccountHolderDoesNotCollideWithTheirAccountStream(t *testin
 	}
 	if got := events[0].Event.(account.Registered); got.Email != eventstore.Forgotten || got.Role != account.Volunteer {
 		t.Errorf("after forgetting, the account reads %+v; want the email forgotten and the role kept", got)
+	}
+}
+
+func TestUserAddCreatesAnAccountWhoseSecretsAreNeverStoredInTheClear(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.NewDatabase(t)
+	masterText := keyring.GenerateMasterKey()
+	env := envOf(map[string]string{"DATABASE_URL": dbURL, "PRESENTE_MASTER_KEY": masterText})
+	const pw = "una contraseña bastante larga"
+
+	var out, errs bytes.Buffer
+	code := run(ctx, []string{"user", "add", "--role", "admin", "--email", "Coord@Example.org", "--password-stdin"}, env,
+		strings.NewReader(pw+"\n"), &out, &errs)
+	if code != exitOK {
+		t.Fatalf("user add exit %d: %s %s", code, out.String(), errs.String())
+	}
+	fields := strings.Fields(out.String())
+	userID, err := uuid.Parse(fields[len(fields)-1])
+	if err != nil {
+		t.Fatalf("user add said %q: want the new account's id last", out.String())
+	}
+
+	pool := pgtest.NewPoolFor(t, dbURL)
+	master, _ := keyring.ParseMasterKey(masterText)
+	found, hash, err := credentials.New(pool, master).Lookup(ctx, "coord@example.org")
+	if err != nil || found != userID {
+		t.Fatalf("Lookup = %s, %v; want %s", found, err, userID)
+	}
+	if ok, _, err := password.Verify(pw, hash); err != nil || !ok {
+		t.Errorf("the stored hash does not verify the password: %v", err)
+	}
+	var dumpText string
+	if err := pool.QueryRow(ctx, `SELECT string_agg(data::text || metadata::text, ' ') || (SELECT string_agg(password_hash || encode(email_index, 'hex'), ' ') FROM credentials) FROM events`).Scan(&dumpText); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"coord@example.org", "Coord@Example.org", pw} {
+		if strings.Contains(dumpText, secret) {
+			t.Errorf("%q is stored in the clear", secret)
+		}
+	}
+	if !strings.Contains(dumpText, `"role": "admin"`) {
+		t.Errorf("the AccountRegistered event is missing: %s", dumpText)
+	}
+
+	// The same email again is refused; so is a short password or a flag password.
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		stdin string
+		want  string
+	}{
+		{"a taken email", []string{"--role", "volunteer", "--email", "coord@example.org", "--password-stdin"}, pw, "already uses this email"},
+		{"a short password", []string{"--role", "volunteer", "--email", "new@example.org", "--password-stdin"}, "short", "at least 12"},
+		{"no --password-stdin", []string{"--role", "volunteer", "--email", "new@example.org"}, "", "--password-stdin is required"},
+		{"an unknown role", []string{"--role", "boss", "--email", "new@example.org", "--password-stdin"}, pw, "use admin, coordinator"},
+		{"a malformed email", []string{"--role", "volunteer", "--email", "nobody", "--password-stdin"}, pw, "not an email address"},
+		{"an empty stdin", []string{"--role", "volunteer", "--email", "new@example.org", "--password-stdin"}, "", "no password on standard input"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var errs bytes.Buffer
+			code := run(ctx, append([]string{"user", "add"}, tt.args...), env, strings.NewReader(tt.stdin), io.Discard, &errs)
+			if code == exitOK || !strings.Contains(errs.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q; want a refusal saying %q", code, errs.String(), tt.want)
+			}
+		})
+	}
+
+	// Forgetting the account holder removes the way to sign in.
+	if code := run(ctx, []string{"forget", userID.String()}, env, nil, io.Discard, io.Discard); code != exitOK {
+		t.Fatalf("forget exit %d", code)
+	}
+	if _, _, err := credentials.New(pool, master).Lookup(ctx, "coord@example.org"); !errors.Is(err, credentials.ErrNotFound) {
+		t.Errorf("after forget, Lookup err = %v, want ErrNotFound", err)
 	}
 }

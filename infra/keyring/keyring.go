@@ -7,7 +7,9 @@ package keyring
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -69,6 +71,17 @@ func ReadMasterKeyFile(path string) (MasterKey, error) {
 		return MasterKey{}, fmt.Errorf("master key file: %w", err)
 	}
 	return ParseMasterKey(string(b))
+}
+
+// BlindIndex returns a keyed hash of value for purpose: equal values give
+// equal indexes, so a column of them can be searched, but without the
+// master key an index reveals nothing and cannot be tested against guesses.
+func (m MasterKey) BlindIndex(purpose, value string) []byte {
+	derive := hmac.New(sha256.New, m.key)
+	derive.Write([]byte("presente/blind-index/v1/" + purpose))
+	mac := hmac.New(sha256.New, derive.Sum(nil))
+	mac.Write([]byte(value))
+	return mac.Sum(nil)
 }
 
 // Keyring hands out data keys. It is safe for concurrent use.

@@ -1,0 +1,146 @@
+package sessions_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
+	"github.com/presente-dispatch/presente/infra/sessions"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func newStore(t *testing.T) (*sessions.Store, *clock) {
+	t.Helper()
+	c := &clock{now: time.Date(2026, 11, 23, 6, 40, 0, 0, time.UTC)}
+	return sessions.New(pgtest.NewPool(t), sessions.Options{Idle: 30 * time.Minute, Absolute: 12 * time.Hour, Clock: c.Now}), c
+}
+
+func TestASessionLivesWhileUsedAndDiesWhenIdle(t *testing.T) {
+	s, c := newStore(t)
+	ctx := context.Background()
+	user := uuid.New()
+	token, created, err := s.Create(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 { // used every 20 minutes: stays alive past the idle limit
+		c.Advance(20 * time.Minute)
+		sess, err := s.Lookup(ctx, token)
+		if err != nil || sess.UserID != user || sess.ID != created.ID {
+			t.Fatalf("Lookup = %+v, %v", sess, err)
+		}
+	}
+	c.Advance(31 * time.Minute)
+	if _, err := s.Lookup(ctx, token); !errors.Is(err, sessions.ErrInvalid) {
+		t.Errorf("after 31 idle minutes: err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestASessionEndsAtItsAbsoluteLifetimeHoweverBusy(t *testing.T) {
+	s, c := newStore(t)
+	ctx := context.Background()
+	token, _, _ := s.Create(ctx, uuid.New())
+	for range 71 { // used every 10 minutes up to 11h50m: alive
+		c.Advance(10 * time.Minute)
+		if _, err := s.Lookup(ctx, token); err != nil {
+			t.Fatalf("session ended before its 12h lifetime: %v", err)
+		}
+	}
+	c.Advance(10 * time.Minute) // 12h after sign-in
+	if _, err := s.Lookup(ctx, token); !errors.Is(err, sessions.ErrInvalid) {
+		t.Errorf("at the absolute lifetime: err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestRevokingEndsOneSessionOrAllOfAUsers(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	user, other := uuid.New(), uuid.New()
+	t1, s1, _ := s.Create(ctx, user)
+	t2, s2, _ := s.Create(ctx, user)
+	t3, _, _ := s.Create(ctx, other)
+
+	if err := s.Revoke(ctx, s1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lookup(ctx, t1); !errors.Is(err, sessions.ErrInvalid) {
+		t.Errorf("revoked session still works: %v", err)
+	}
+	ids, err := s.RevokeUser(ctx, user)
+	if err != nil || len(ids) != 1 || ids[0] != s2.ID {
+		t.Fatalf("RevokeUser = %v, %v; want the one still-live session %s", ids, err, s2.ID)
+	}
+	if _, err := s.Lookup(ctx, t2); !errors.Is(err, sessions.ErrInvalid) {
+		t.Errorf("session of a revoked user still works: %v", err)
+	}
+	if _, err := s.Lookup(ctx, t3); err != nil {
+		t.Errorf("another user's session ended: %v", err)
+	}
+}
+
+func TestTokensAreUnguessableAndStoredOnlyAsHashes(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	s := sessions.New(pool, sessions.Options{})
+	ctx := context.Background()
+	token, _, err := s.Create(ctx, uuid.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(token) < 43 {
+		t.Errorf("token %q is shorter than 256 bits of base64", token)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE token_hash = convert_to($1, 'UTF8') OR encode(token_hash, 'escape') LIKE '%' || $1 || '%'`, token).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the token itself is stored (%d rows, %v)", n, err)
+	}
+	for _, bad := range []string{"", "nope", token + "x", string(make([]byte, 500))} {
+		if _, err := s.Lookup(ctx, bad); !errors.Is(err, sessions.ErrInvalid) {
+			t.Errorf("Lookup(%.10q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func TestDeleteExpiredKeepsOnlyLiveSessions(t *testing.T) {
+	s, c := newStore(t)
+	ctx := context.Background()
+	live, _, _ := s.Create(ctx, uuid.New())
+	_, revoked, _ := s.Create(ctx, uuid.New())
+	if err := s.Revoke(ctx, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(20 * time.Minute)
+	idle, _, _ := s.Create(ctx, uuid.New())
+	_ = idle
+	if _, err := s.Lookup(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(25 * time.Minute) // the first session was seen 25 min ago, the third created 25 min ago
+	if _, err := s.Lookup(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(10 * time.Minute) // now the third is 35 min idle
+	n, err := s.DeleteExpired(ctx)
+	if err != nil || n != 2 {
+		t.Errorf("DeleteExpired = %d, %v; want the revoked and the idle session", n, err)
+	}
+	if _, err := s.Lookup(ctx, live); err != nil {
+		t.Errorf("the live session was deleted: %v", err)
+	}
+}

@@ -351,7 +351,7 @@ func TestDevelopmentMakesAndReusesALocalMasterKey(t *testing.T) {
 		t.Fatalf("development key file %s: %v, mode %v; want mode 600", path, err, info.Mode().Perm())
 	}
 	second, err := masterKey(cfg, env, zap.NewNop())
-	if err != nil || fmt.Sprint(first) != fmt.Sprint(second) {
+	if err != nil || !first.Equal(second) {
 		t.Errorf("a second start used another key (%v)", err)
 	}
 }

@@ -34,6 +34,15 @@ const MasterKeySize = chacha20poly1305.KeySize
 // user, or in the environment.
 type MasterKey struct{ key []byte }
 
+// String keeps the key out of logs and error messages however it is printed.
+func (MasterKey) String() string { return "[master key]" }
+
+// GoString keeps the key out of %#v output.
+func (MasterKey) GoString() string { return "keyring.MasterKey{[redacted]}" }
+
+// Equal tells whether two master keys are the same key.
+func (m MasterKey) Equal(o MasterKey) bool { return hmac.Equal(m.key, o.key) }
+
 // GenerateMasterKey returns a new random master key, encoded as ParseMasterKey reads it.
 func GenerateMasterKey() string {
 	k := make([]byte, MasterKeySize)

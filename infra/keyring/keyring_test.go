@@ -3,7 +3,9 @@ package keyring_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,5 +106,20 @@ func TestMasterKeyInputsAreCheckedWithAdvice(t *testing.T) {
 	}
 	if _, err := keyring.ReadMasterKeyFile(path); err != nil {
 		t.Errorf("private key file: %v", err)
+	}
+}
+
+func TestAMasterKeyNeverPrintsItself(t *testing.T) {
+	encoded := keyring.GenerateMasterKey()
+	m, err := keyring.ParseMasterKey(encoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(encoded)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q"} {
+		out := fmt.Sprintf(verb, m)
+		if strings.Contains(out, encoded) || strings.Contains(out, fmt.Sprintf("%x", raw)) || strings.Contains(out, fmt.Sprint(raw)) {
+			t.Errorf("fmt %s prints the key: %s", verb, out)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/postgres"
+	"github.com/presente-dispatch/presente/infra/sessions"
 )
 
 // newRegistry registers every event type Presente stores.
@@ -186,9 +187,12 @@ func runForget(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	// An account holder can no longer sign in, and nothing links their
-	// email to the account any more.
+	// An account holder can no longer sign in, nothing links their email
+	// to the account any more, and their open sessions end.
 	if err := credentials.Delete(ctx, pool, subject); err != nil {
+		return err
+	}
+	if err := sessions.DeleteUser(ctx, pool, subject); err != nil {
 		return err
 	}
 	// Only privacy events: they hold no personal data, so no master key is

@@ -30,6 +30,7 @@ import (
 	"github.com/presente-dispatch/presente/infra/password"
 	"github.com/presente-dispatch/presente/infra/postgres"
 	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
+	"github.com/presente-dispatch/presente/infra/sessions"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -546,11 +547,43 @@ func TestUserAddCreatesAnAccountWhoseSecretsAreNeverStoredInTheClear(t *testing.
 		})
 	}
 
-	// Forgetting the account holder removes the way to sign in.
+	// Forgetting the account holder removes the way to sign in and ends
+	// their sessions.
+	sessionStore := sessions.New(pool, sessions.Options{})
+	token, _, err := sessionStore.Create(ctx, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if code := run(ctx, []string{"forget", userID.String()}, env, nil, io.Discard, io.Discard); code != exitOK {
 		t.Fatalf("forget exit %d", code)
 	}
 	if _, _, err := credentials.New(pool, master).Lookup(ctx, "coord@example.org"); !errors.Is(err, credentials.ErrNotFound) {
 		t.Errorf("after forget, Lookup err = %v, want ErrNotFound", err)
+	}
+	if _, err := sessionStore.Lookup(ctx, token); !errors.Is(err, sessions.ErrInvalid) {
+		t.Errorf("after forget, the session still works: %v", err)
+	}
+}
+
+func TestUserAddReclaimsCredentialsLeftWithoutAnAccount(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.NewDatabase(t)
+	masterText := keyring.GenerateMasterKey()
+	master, _ := keyring.ParseMasterKey(masterText)
+	pool := pgtest.NewPoolFor(t, dbURL)
+	// What a crash between storing credentials and recording the account leaves.
+	if err := credentials.New(pool, master).Create(ctx, uuid.New(), "orphan@example.org", "$argon2id$left-behind"); err != nil {
+		t.Fatal(err)
+	}
+	env := envOf(map[string]string{"DATABASE_URL": dbURL, "PRESENTE_MASTER_KEY": masterText})
+	var errs bytes.Buffer
+	code := run(ctx, []string{"user", "add", "--role", "volunteer", "--email", "orphan@example.org", "--password-stdin"}, env,
+		strings.NewReader("a long enough password\n"), io.Discard, &errs)
+	if code != exitOK {
+		t.Fatalf("user add over orphaned credentials: exit %d: %s", code, errs.String())
+	}
+	_, hash, err := credentials.New(pool, master).Lookup(ctx, "orphan@example.org")
+	if err != nil || !strings.HasPrefix(hash, "$argon2id$v=19$") {
+		t.Errorf("Lookup = %q, %v; want the new account's real hash", hash, err)
 	}
 }

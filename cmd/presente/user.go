@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/infra/credentials"
@@ -89,19 +90,47 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	creds := credentials.New(pool, master)
-	if err := creds.Create(ctx, userID, normalized, hash); err != nil {
+	err = creds.Create(ctx, userID, normalized, hash)
+	if errors.Is(err, credentials.ErrEmailTaken) {
+		// Credentials whose account was never recorded (a crash between
+		// the two steps below) must not block the address for good.
+		if reclaimed, rerr := reclaimOrphan(ctx, creds, store, pool, normalized); rerr != nil {
+			return rerr
+		} else if reclaimed {
+			err = creds.Create(ctx, userID, normalized, hash)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	register := account.Command(account.Register{UserID: userID, Email: normalized, Role: account.Role(role)})
 	if _, err := eventstore.Execute(ctx, store, account.Decider, userID, register, eventstore.Metadata{Actor: "system:cli"}); err != nil {
-		// Leave no credentials without their account.
-		if derr := credentials.Delete(ctx, pool, userID); derr != nil {
+		if errors.Is(err, eventstore.ErrOutcomeUnknown) {
+			// The account may exist: keep its credentials.
+			return err
+		}
+		// Leave no credentials without their account, even when ctx was
+		// cancelled (Ctrl-C) during the append.
+		if derr := credentials.Delete(context.WithoutCancel(ctx), pool, userID); derr != nil {
 			return fmt.Errorf("%w (and removing the half-made credentials failed: %v)", err, derr)
 		}
 		return err
 	}
 	fmt.Fprintf(stdout, "created %s account %s\n", role, userID)
 	return nil
+}
+
+// reclaimOrphan deletes the credentials registered under email if their
+// user has no account stream, and tells whether it did.
+func reclaimOrphan(ctx context.Context, creds *credentials.Store, store *eventstore.Store, pool *pgxpool.Pool, email string) (bool, error) {
+	owner, _, err := creds.Lookup(ctx, email)
+	if err != nil {
+		return false, err
+	}
+	if _, version, err := store.Load(ctx, owner); err != nil || version > 0 {
+		return false, err
+	}
+	return true, credentials.Delete(ctx, pool, owner)
 }
 
 // readPassword reads the first line of r, without its line ending.

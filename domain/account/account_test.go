@@ -3,6 +3,7 @@ package account_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -20,12 +21,13 @@ func registered(role account.Role) account.Registered {
 func TestAccountRules(t *testing.T) {
 	var invalid *account.InvalidError
 	tests := []struct {
-		name    string
-		given   []domain.Event
-		when    account.Command
-		then    []domain.Event
-		wantErr error
-		wantAs  any
+		name     string
+		given    []domain.Event
+		when     account.Command
+		then     []domain.Event
+		wantErr  error
+		wantAs   any
+		wantText string
 	}{
 		{name: "registering opens an active account with a normalized email",
 			when: account.Register{UserID: user, Email: "  Ana@Example.ORG ", Role: account.Dispatcher},
@@ -34,7 +36,8 @@ func TestAccountRules(t *testing.T) {
 			given: []domain.Event{registered(account.Volunteer)},
 			when:  account.Register{UserID: user, Email: "ana@example.org", Role: account.Volunteer}, wantErr: account.ErrAlreadyRegistered},
 		{name: "an unknown role is refused naming the roles",
-			when: account.Register{UserID: user, Email: "ana@example.org", Role: "superuser"}, wantAs: &invalid},
+			when: account.Register{UserID: user, Email: "ana@example.org", Role: "superuser"}, wantAs: &invalid,
+			wantText: "use admin, coordinator, dispatcher or volunteer"},
 		{name: "a malformed email is refused",
 			when: account.Register{UserID: user, Email: "ana at example", Role: account.Volunteer}, wantAs: &invalid},
 		{name: "an email without a domain dot is refused",
@@ -92,6 +95,9 @@ func TestAccountRules(t *testing.T) {
 			case tt.wantAs != nil:
 				if !errors.As(err, tt.wantAs) {
 					t.Fatalf("err = %v, want %T", err, tt.wantAs)
+				}
+				if tt.wantText != "" && !strings.Contains(err.Error(), tt.wantText) {
+					t.Errorf("err = %q, want it to say %q", err, tt.wantText)
 				}
 			case err != nil:
 				t.Fatalf("unexpected error: %v", err)

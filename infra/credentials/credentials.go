@@ -44,7 +44,7 @@ func (s *Store) Create(ctx context.Context, userID uuid.UUID, email, passwordHas
 	_, err := s.pool.Exec(ctx, `INSERT INTO credentials (user_id, email_index, password_hash, updated_at) VALUES ($1, $2, $3, $4)`,
 		userID, s.master.BlindIndex(emailPurpose, email), passwordHash, time.Now().UTC())
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "credentials_email_index_key" {
 		return ErrEmailTaken
 	}
 	if err != nil {

@@ -46,10 +46,12 @@ var (
 )
 
 // Validate checks a new password against the length limits. Spaces and any
-// Unicode are allowed; the text is normalized (NFKC) before counting and
-// hashing, so the same password typed on another keyboard still matches.
+// Unicode are allowed. Characters are counted in NFC form, which joins a
+// letter and its combining accent but never expands one character into
+// several (NFKC turns "ﷺ" into eighteen letters); the password is hashed in
+// NFKC form, so the same password typed on another keyboard still matches.
 func Validate(pw string) error {
-	n := utf8.RuneCountInString(norm.NFKC.String(pw))
+	n := utf8.RuneCountInString(norm.NFC.String(pw))
 	switch {
 	case !utf8.ValidString(pw):
 		return errors.New("the password is not valid text")
@@ -89,9 +91,19 @@ func Verify(pw, encoded string) (ok, needsRehash bool, err error) {
 	}
 	got := argon2.IDKey([]byte(norm.NFKC.String(pw)), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(want)))
 	ok = subtle.ConstantTimeCompare(got, want) == 1
-	weaker := p.MemoryKiB < Default.MemoryKiB || p.Iterations < Default.Iterations
+	weaker := p.MemoryKiB < Default.MemoryKiB || p.Iterations < Default.Iterations ||
+		p.Parallelism != Default.Parallelism || len(want) != keyLen
 	return ok, ok && weaker, nil
 }
+
+// Bounds on parameters read from a stored hash: a hash altered in the
+// database must not make one sign-in attempt take gigabytes or hours.
+const (
+	maxMemoryKiB   = 64 * 1024
+	maxIterations  = 10
+	maxParallelism = 4
+	maxBytes       = 64
+)
 
 func parse(encoded string) (Params, []byte, []byte, error) {
 	parts := strings.Split(encoded, "$")
@@ -103,18 +115,20 @@ func parse(encoded string) (Params, []byte, []byte, error) {
 		return Params{}, nil, nil, fmt.Errorf("unsupported argon2 version %q", parts[2])
 	}
 	var p Params
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil {
+	_, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism)
+	if err != nil || fmt.Sprintf("m=%d,t=%d,p=%d", p.MemoryKiB, p.Iterations, p.Parallelism) != parts[3] {
 		return Params{}, nil, nil, fmt.Errorf("malformed argon2 parameters %q", parts[3])
 	}
-	if p.MemoryKiB < 8*uint32(p.Parallelism) || p.Iterations < 1 || p.Parallelism < 1 || p.MemoryKiB > 4*1024*1024 {
+	if p.Iterations < 1 || p.Iterations > maxIterations || p.Parallelism < 1 || p.Parallelism > maxParallelism ||
+		p.MemoryKiB < 8*uint32(p.Parallelism) || p.MemoryKiB > maxMemoryKiB {
 		return Params{}, nil, nil, fmt.Errorf("argon2 parameters out of range %q", parts[3])
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 {
+	if err != nil || len(salt) < 8 || len(salt) > maxBytes {
 		return Params{}, nil, nil, errors.New("malformed argon2 salt")
 	}
 	key, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(key) < 16 {
+	if err != nil || len(key) < 16 || len(key) > maxBytes {
 		return Params{}, nil, nil, errors.New("malformed argon2 hash")
 	}
 	return p, salt, key, nil

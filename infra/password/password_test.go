@@ -58,6 +58,9 @@ func TestValidateChecksLengthOnlyAndCountsCharacters(t *testing.T) {
 		{"eleven accented characters are too short though they are 22 bytes", "ñññññññññññ", ErrTooShort},
 		{"twelve accented characters are enough", "ññññññññññññ", nil},
 		{"sixty-four characters are allowed", strings.Repeat("x", 64), nil},
+		{"a ligature that NFKC expands is one character", "ﷺ", ErrTooShort},
+		{"four ffi ligatures are four characters", "ﬃﬃﬃﬃ", ErrTooShort},
+		{"a letter and its combining accent are one character", strings.Repeat("n\u0303", 11), ErrTooShort},
 		{"the maximum is allowed", strings.Repeat("x", MaxLength), nil},
 		{"one more is too long", strings.Repeat("x", MaxLength+1), ErrTooLong},
 	}
@@ -102,6 +105,10 @@ func TestVerifyRefusesMalformedHashes(t *testing.T) {
 		"$argon2id$v=19$m=99999999,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
 		"$argon2id$v=19$m=19456,t=0,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
 		"$argon2id$v=19$m=19456,t=2,p=1$!!$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=4194304,t=4294967295,p=255$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", // a denial of service planted in the database
+		"$argon2id$v=19$m=19456,t=11,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=19456,t=2,p=1garbage$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$" + strings.Repeat("A", 200),
 	} {
 		if _, _, err := Verify("whatever password", encoded); err == nil {
 			t.Errorf("Verify accepted %q", encoded)

@@ -107,7 +107,9 @@ WHERE token_hash = $1 AND revoked_at IS NULL AND created_at > $2 AND last_seen_a
 		return Session{}, fmt.Errorf("look up session: %w", err)
 	}
 	if now.Sub(sess.LastSeen) >= touchEvery {
-		if _, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE session_id = $1`, sess.ID, now); err != nil {
+		// GREATEST: concurrent requests never move last use backwards.
+		if _, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = GREATEST(last_seen_at, $2)
+WHERE session_id = $1 AND revoked_at IS NULL`, sess.ID, now); err != nil {
 			return Session{}, fmt.Errorf("touch session: %w", err)
 		}
 		sess.LastSeen = now
@@ -138,6 +140,15 @@ func (s *Store) RevokeUser(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, 
 		return nil, fmt.Errorf("revoke sessions of user %s: %w", userID, err)
 	}
 	return ids, nil
+}
+
+// DeleteUser removes every session of a user, for a forgotten person: no
+// row may keep linking them to their use of the system.
+func DeleteUser(ctx context.Context, pool *pgxpool.Pool, userID uuid.UUID) error {
+	if _, err := pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
+		return fmt.Errorf("delete sessions of user %s: %w", userID, err)
+	}
+	return nil
 }
 
 // DeleteExpired removes sessions that can no longer be used, so the table

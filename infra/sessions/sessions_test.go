@@ -106,6 +106,17 @@ func TestTokensAreUnguessableAndStoredOnlyAsHashes(t *testing.T) {
 	if len(token) < 43 {
 		t.Errorf("token %q is shorter than 256 bits of base64", token)
 	}
+	seen := map[string]bool{token: true}
+	for range 50 {
+		another, _, err := s.Create(ctx, uuid.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[another] {
+			t.Fatalf("token %q was handed out twice", another)
+		}
+		seen[another] = true
+	}
 	var n int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE token_hash = convert_to($1, 'UTF8') OR encode(token_hash, 'escape') LIKE '%' || $1 || '%'`, token).Scan(&n); err != nil || n != 0 {
 		t.Errorf("the token itself is stored (%d rows, %v)", n, err)
@@ -142,5 +153,30 @@ func TestDeleteExpiredKeepsOnlyLiveSessions(t *testing.T) {
 	}
 	if _, err := s.Lookup(ctx, live); err != nil {
 		t.Errorf("the live session was deleted: %v", err)
+	}
+}
+
+func TestDeleteUserRemovesEverySessionOfThatUserOnly(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	s := sessions.New(pool, sessions.Options{})
+	ctx := context.Background()
+	user, other := uuid.New(), uuid.New()
+	t1, _, _ := s.Create(ctx, user)
+	t2, _, _ := s.Create(ctx, user)
+	t3, _, _ := s.Create(ctx, other)
+	if err := sessions.DeleteUser(ctx, pool, user); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{t1, t2} {
+		if _, err := s.Lookup(ctx, tok); !errors.Is(err, sessions.ErrInvalid) {
+			t.Errorf("a deleted user's session still works: %v", err)
+		}
+	}
+	if _, err := s.Lookup(ctx, t3); err != nil {
+		t.Errorf("another user's session ended: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE user_id = $1`, user).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d rows still name the user (%v)", n, err)
 	}
 }

@@ -132,8 +132,10 @@ func personalAD(subject, event uuid.UUID, field string) []byte {
 	return append(ad, field...)
 }
 
-// seal returns e with its personal-data fields encrypted.
-func (s *Store) seal(ctx context.Context, et *eventType, e domain.Event, eventID uuid.UUID) (domain.Event, error) {
+// seal returns e with its personal-data fields encrypted. keys caches the
+// data keys already fetched for this append, so a subject's key is read
+// once however many fields and events name them.
+func (s *Store) seal(ctx context.Context, et *eventType, e domain.Event, eventID uuid.UUID, keys map[uuid.UUID][]byte) (domain.Event, error) {
 	if len(et.personal) == 0 {
 		return e, nil
 	}
@@ -150,9 +152,13 @@ func (s *Store) seal(ctx context.Context, et *eventType, e domain.Event, eventID
 		if subject == uuid.Nil {
 			return nil, fmt.Errorf("event %s: field %s holds personal data but its subject id is empty", et.name, pf.name)
 		}
-		key, err := s.keys.DataKey(ctx, subject)
-		if err != nil {
-			return nil, fmt.Errorf("event %s: %w", et.name, err)
+		key, ok := keys[subject]
+		if !ok {
+			var err error
+			if key, err = s.keys.DataKey(ctx, subject); err != nil {
+				return nil, fmt.Errorf("event %s: %w", et.name, err)
+			}
+			keys[subject] = key
 		}
 		aead, err := chacha20poly1305.NewX(key)
 		if err != nil {

@@ -301,13 +301,14 @@ func (s *Store) prepare(ctx context.Context, stream Stream, expectedVersion int6
 		metas:    make([]string, n),
 		recs:     make([]Recorded, n),
 	}
+	keys := map[uuid.UUID][]byte{}
 	for i, e := range events {
 		et, err := s.registry.lookup(e)
 		if err != nil {
 			return nil, fmt.Errorf("append to stream %s: %w", stream.ID, err)
 		}
 		id := s.newID()
-		sealed, err := s.seal(ctx, et, e, id)
+		sealed, err := s.seal(ctx, et, e, id, keys)
 		if err != nil {
 			return nil, fmt.Errorf("append to stream %s: %w", stream.ID, err)
 		}

@@ -59,18 +59,13 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.PoolOptions{MaxConns: 2})
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
 	// Verification reads stored columns only; it decodes no event payload,
 	// so it needs no event types registered.
-	store, err := eventstore.New(pool, eventstore.NewRegistry(), eventstore.Options{})
+	store, _, closeStore, err := openStore(ctx, cfg, eventstore.NewRegistry(), nil)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closeStore()
 	report, err := store.Verify(ctx, anchors)
 	if err != nil {
 		return err

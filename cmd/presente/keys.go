@@ -13,30 +13,12 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/presente-dispatch/presente/domain"
-	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/privacy"
 	"github.com/presente-dispatch/presente/infra/credentials"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/keyring"
-	"github.com/presente-dispatch/presente/infra/postgres"
 	"github.com/presente-dispatch/presente/infra/sessions"
 )
-
-// newRegistry registers every event type Presente stores.
-func newRegistry() (*eventstore.Registry, error) {
-	return registryOf(append([]domain.Event{privacy.SubjectForgotten{}}, account.Events...)...)
-}
-
-func registryOf(events ...domain.Event) (*eventstore.Registry, error) {
-	r := eventstore.NewRegistry()
-	for _, e := range events {
-		if err := r.Register(e); err != nil {
-			return nil, err
-		}
-	}
-	return r, nil
-}
 
 // masterKey finds the master key: PRESENTE_MASTER_KEY, else the master key
 // file. In development, when neither is set, it uses (and on first use
@@ -177,11 +159,17 @@ func runForget(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("%q is not a subject id: give the person's uuid", cfg.Args[0])
 	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.PoolOptions{MaxConns: 2})
+	// Only privacy events: they hold no personal data, so no master key is
+	// needed to record a forgetting.
+	registry, err := registryOf(privacy.SubjectForgotten{})
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	store, pool, closeStore, err := openStore(ctx, cfg, registry, nil)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	// Destroy the key first: if recording fails, the person is still forgotten.
 	already, err := keyring.Forget(ctx, pool, subject, time.Now())
 	if err != nil {
@@ -195,17 +183,6 @@ func runForget(ctx context.Context, args []string, getenv func(string) string, s
 	if err := sessions.DeleteUser(ctx, pool, subject); err != nil {
 		return err
 	}
-	// Only privacy events: they hold no personal data, so no master key is
-	// needed to record a forgetting.
-	registry, err := registryOf(privacy.SubjectForgotten{})
-	if err != nil {
-		return err
-	}
-	store, err := eventstore.New(pool, registry, eventstore.Options{})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
 	_, version, err := store.Load(ctx, privacy.StreamID(subject))
 	if err != nil {
 		return err

@@ -15,9 +15,7 @@ import (
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/infra/credentials"
 	"github.com/presente-dispatch/presente/infra/eventstore"
-	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/password"
-	"github.com/presente-dispatch/presente/infra/postgres"
 )
 
 const userUsage = "usage: presente user add --role admin|coordinator|dispatcher|volunteer --email ADDRESS --password-stdin"
@@ -66,24 +64,15 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.PoolOptions{MaxConns: 4})
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	keys, err := keyring.New(pool, master)
-	if err != nil {
-		return err
-	}
 	registry, err := newRegistry()
 	if err != nil {
 		return err
 	}
-	store, err := eventstore.New(pool, registry, eventstore.Options{Keys: keys})
+	store, pool, closeStore, err := openStore(ctx, cfg, registry, &master)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closeStore()
 
 	userID, err := uuid.NewV7()
 	if err != nil {

@@ -13,34 +13,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
 )
 
 // benchEvent is a payload of realistic size for one command's event.
 var benchEvent = noteAdded{Text: strings.Repeat("Verifier en route to the east-side workplace report. ", 4), N: 2}
-
-// BenchmarkAppend measures committed appends per second, one event per
-// command, with 1 and 8 concurrent writers, beside the baseline of
-// docs/BENCHMARKS.md: a plain single-row INSERT of the same payload into an
-// unconstrained table at the same concurrency, in the same run. Compare the
-// events/s of each pair; run with -count to interleave them.
-func BenchmarkAppend(b *testing.B) {
-	for _, writers := range []int{1, 8} {
-		b.Run(fmt.Sprintf("writers=%d/baseline-insert", writers), func(b *testing.B) {
-			pool := pgtest.NewPool(b)
-			benchBaseline(b, pool, writers)
-		})
-		b.Run(fmt.Sprintf("writers=%d/append-existing-stream", writers), func(b *testing.B) {
-			s, _ := newTestStore(b, Options{})
-			benchAppend(b, s, writers, false)
-		})
-		b.Run(fmt.Sprintf("writers=%d/append-new-stream", writers), func(b *testing.B) {
-			s, _ := newTestStore(b, Options{})
-			benchAppend(b, s, writers, true)
-		})
-	}
-}
 
 // parallel runs op b.N times in all, spread over writers goroutines.
 func parallel(b *testing.B, writers int, newWriter func() func() error) {
@@ -74,11 +50,6 @@ func parallel(b *testing.B, writers int, newWriter func() func() error) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-}
-
-func benchBaseline(b *testing.B, pool *pgxpool.Pool, writers int) {
-	insert := baselineInserter(b, pool)
-	parallel(b, writers, func() func() error { return insert })
 }
 
 // baselineInserter creates the baseline table and returns one baseline

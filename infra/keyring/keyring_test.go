@@ -123,3 +123,42 @@ func TestAMasterKeyNeverPrintsItself(t *testing.T) {
 		}
 	}
 }
+
+func TestDerivedKeysArePinnedAndIndependentPerPurposeAndMasterKey(t *testing.T) {
+	// A pinned vector: sealed data would stop opening if the derivation
+	// changed. It is HMAC-SHA256(master, "presente/derived-key/v1/" + purpose),
+	// computed outside Go.
+	fixed, err := keyring.ParseMasterKey("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=") // bytes 0..31
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprintf("%x", fixed.DeriveKey("idempotency-response")),
+		"ae17dea538a09ea234436cb75ed8d5c40ae0db187c6cf1e7e97e7cd6ab61dfd8"; got != want {
+		t.Errorf("DeriveKey(idempotency-response) = %s, want %s", got, want)
+	}
+
+	m, other := newMaster(t), newMaster(t)
+	seen := map[string]string{}
+	for _, purpose := range []string{"idempotency-response", "idempotency-response ", "export", "", "sign-in-email"} {
+		key := m.DeriveKey(purpose)
+		if len(key) != 32 {
+			t.Fatalf("DeriveKey(%q) is %d bytes, want 32", purpose, len(key))
+		}
+		if again := m.DeriveKey(purpose); !bytes.Equal(again, key) {
+			t.Errorf("DeriveKey(%q) changed between calls", purpose)
+		}
+		if bytes.Equal(other.DeriveKey(purpose), key) {
+			t.Errorf("two master keys derive the same key for %q", purpose)
+		}
+		if bytes.Equal(m.BlindIndex(purpose, ""), key) {
+			t.Errorf("DeriveKey(%q) equals a blind index of the same purpose", purpose)
+		}
+		if prev, ok := seen[string(key)]; ok {
+			t.Errorf("purposes %q and %q derive the same key", prev, purpose)
+		}
+		seen[string(key)] = purpose
+	}
+	if key := (keyring.MasterKey{}).DeriveKey("idempotency-response"); key != nil {
+		t.Errorf("the zero master key derives %x, want nil", key)
+	}
+}

@@ -132,6 +132,7 @@ func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
 type State struct {
 	Exists bool
 	UserID uuid.UUID
+	Email  string // a marker, not the address, once the holder is forgotten
 	Role   Role
 	Active bool
 }
@@ -147,7 +148,7 @@ var Decider = domain.Decider[State, Command]{
 func evolve(s State, e domain.Event) State {
 	switch e := e.(type) {
 	case Registered:
-		return State{Exists: true, UserID: e.UserID, Role: e.Role, Active: true}
+		return State{Exists: true, UserID: e.UserID, Email: e.Email, Role: e.Role, Active: true}
 	case RoleChanged:
 		s.Role = e.To
 	case Deactivated:

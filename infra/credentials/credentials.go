@@ -21,6 +21,9 @@ import (
 // ErrEmailTaken reports an email address another account already uses.
 var ErrEmailTaken = errors.New("another account already uses this email address")
 
+// ErrUserHasCredentials reports a user who already has credentials.
+var ErrUserHasCredentials = errors.New("this account already has credentials")
+
 // ErrNotFound reports that no account signs in with that email.
 var ErrNotFound = errors.New("no account signs in with that email address")
 
@@ -44,8 +47,13 @@ func (s *Store) Create(ctx context.Context, userID uuid.UUID, email, passwordHas
 	_, err := s.pool.Exec(ctx, `INSERT INTO credentials (user_id, email_index, password_hash, updated_at) VALUES ($1, $2, $3, $4)`,
 		userID, s.master.BlindIndex(emailPurpose, email), passwordHash, time.Now().UTC())
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "credentials_email_index_key" {
-		return ErrEmailTaken
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		switch pgErr.ConstraintName {
+		case "credentials_email_index_key":
+			return ErrEmailTaken
+		case "credentials_pkey":
+			return ErrUserHasCredentials
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("store credentials of user %s: %w", userID, err)
@@ -70,6 +78,22 @@ func (s *Store) Lookup(ctx context.Context, email string) (uuid.UUID, string, er
 	return id, hash, nil
 }
 
+// LookupUser returns a user's password hash and when it was last set.
+func (s *Store) LookupUser(ctx context.Context, userID uuid.UUID) (string, time.Time, error) {
+	var (
+		hash    string
+		updated time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT password_hash, updated_at FROM credentials WHERE user_id = $1`, userID).Scan(&hash, &updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("look up credentials of user %s: %w", userID, err)
+	}
+	return hash, updated, nil
+}
+
 // SetPassword replaces a user's password hash.
 func (s *Store) SetPassword(ctx context.Context, userID uuid.UUID, passwordHash string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE credentials SET password_hash = $2, updated_at = $3 WHERE user_id = $1`,
@@ -81,6 +105,18 @@ func (s *Store) SetPassword(ctx context.Context, userID uuid.UUID, passwordHash 
 		return ErrNotFound
 	}
 	return nil
+}
+
+// DeleteStale removes a user's credentials if they were last set before
+// cutoff, and tells whether it did. It reclaims the credentials of an
+// account whose creation crashed half-way, without racing a creation that
+// is still under way.
+func DeleteStale(ctx context.Context, pool *pgxpool.Pool, userID uuid.UUID, cutoff time.Time) (bool, error) {
+	tag, err := pool.Exec(ctx, `DELETE FROM credentials WHERE user_id = $1 AND updated_at < $2`, userID, cutoff)
+	if err != nil {
+		return false, fmt.Errorf("delete stale credentials of user %s: %w", userID, err)
+	}
+	return tag.RowsAffected() > 0, nil
 }
 
 // Delete removes a user's credentials: the account can no longer sign in,

@@ -25,18 +25,11 @@ func Execute[S, C any](ctx context.Context, s *Store, d domain.Decider[S, C], st
 		meta.CorrelationID = s.newID() // the same id on every attempt
 	}
 	for attempt := 1; ; attempt++ {
-		history, version, err := s.Load(ctx, streamID)
+		state, version, err := LoadState(ctx, s, d, streamID)
 		if err != nil {
 			return nil, err
 		}
-		past := make([]domain.Event, len(history))
-		for i, r := range history {
-			if r.StreamType != d.StreamType {
-				return nil, &StreamTypeError{StreamID: streamID, Want: d.StreamType, Got: r.StreamType}
-			}
-			past[i] = r.Event
-		}
-		events, err := d.Decide(d.Fold(past), cmd)
+		events, err := d.Decide(state, cmd)
 		if err != nil {
 			return nil, err
 		}
@@ -54,6 +47,27 @@ func Execute[S, C any](ctx context.Context, s *Store, d domain.Decider[S, C], st
 			return nil, err
 		}
 	}
+}
+
+// LoadState loads a stream and folds it with the decider: the aggregate's
+// current state and the stream's version. A stream of another type is a
+// StreamTypeError; a missing stream is the decider's initial state at
+// version 0.
+func LoadState[S, C any](ctx context.Context, s *Store, d domain.Decider[S, C], streamID uuid.UUID) (S, int64, error) {
+	history, version, err := s.Load(ctx, streamID)
+	if err != nil {
+		var zero S
+		return zero, 0, err
+	}
+	state := d.Initial()
+	for _, r := range history {
+		if r.StreamType != d.StreamType {
+			var zero S
+			return zero, 0, &StreamTypeError{StreamID: streamID, Want: d.StreamType, Got: r.StreamType}
+		}
+		state = d.Evolve(state, r.Event)
+	}
+	return state, version, nil
 }
 
 // backoff waits a short, jittered, growing time so that writers colliding

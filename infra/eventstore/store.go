@@ -460,6 +460,21 @@ func (s *Store) Load(ctx context.Context, streamID uuid.UUID) ([]Recorded, int64
 	return events, version, nil
 }
 
+// StreamIDs returns the ids of every stream of one type, oldest first. It
+// serves small aggregates an administrator lists (accounts, invitations);
+// large views are projections.
+func (s *Store) StreamIDs(ctx context.Context, streamType string) ([]uuid.UUID, error) {
+	rows, err := s.pool.Query(ctx, `SELECT stream_id FROM streams WHERE stream_type = $1 ORDER BY created_at, stream_id`, streamType)
+	if err != nil {
+		return nil, fmt.Errorf("list %s streams: %w", streamType, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("list %s streams: %w", streamType, err)
+	}
+	return ids, nil
+}
+
 // readAllSQL reads the global log in commit-safe order: only events written
 // by transactions older than every transaction still running are returned,
 // so an event that commits late is delayed, never skipped.

@@ -335,3 +335,30 @@ func TestMetadataOmitsAnEmptyCausationAndReason(t *testing.T) {
 		t.Errorf("metadata JSON = %s, want %s", got, want)
 	}
 }
+
+func TestStreamIDsListsTheStreamsOfOneTypeOldestFirst(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t, Options{})
+	meta := Metadata{Actor: "test"}
+	var notes []uuid.UUID
+	for i := range 3 {
+		id := uuid.New()
+		notes = append(notes, id)
+		if _, err := s.Append(ctx, Stream{Type: "note", ID: id}, 0, meta, noteAdded{Text: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Append(ctx, Stream{Type: "tally", ID: uuid.New()}, 0, meta, tallied{By: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.StreamIDs(ctx, "note")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(notes) {
+		t.Errorf("note streams = %v, want %v", got, notes)
+	}
+	if got, err := s.StreamIDs(ctx, "nothing"); err != nil || len(got) != 0 {
+		t.Errorf("streams of an unused type = %v, %v; want none", got, err)
+	}
+}

@@ -117,6 +117,25 @@ WHERE session_id = $1 AND revoked_at IS NULL`, sess.ID, now); err != nil {
 	return sess, nil
 }
 
+// KeepAlive records a use of a live session by id and returns it; an open
+// live connection (a websocket showing a board) counts as use, so a wall
+// screen is not signed out for being watched rather than clicked.
+func (s *Store) KeepAlive(ctx context.Context, sessionID uuid.UUID) (Session, error) {
+	now := s.now().UTC()
+	var sess Session
+	err := s.pool.QueryRow(ctx, `UPDATE sessions SET last_seen_at = GREATEST(last_seen_at, $2)
+WHERE session_id = $1 AND revoked_at IS NULL AND created_at > $3 AND last_seen_at > $4
+RETURNING session_id, user_id, created_at, last_seen_at`,
+		sessionID, now, now.Add(-s.absolute), now.Add(-s.idle)).Scan(&sess.ID, &sess.UserID, &sess.CreatedAt, &sess.LastSeen)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, ErrInvalid
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("keep session %s alive: %w", sessionID, err)
+	}
+	return sess, nil
+}
+
 // Revoke ends one session (sign-out). Revoking twice is harmless.
 func (s *Store) Revoke(ctx context.Context, sessionID uuid.UUID) error {
 	if _, err := s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL`,
@@ -138,6 +157,21 @@ func (s *Store) RevokeUser(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, 
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions of user %s: %w", userID, err)
+	}
+	return ids, nil
+}
+
+// RevokeOthers ends every session of a user but keep (after a password
+// change, the other devices must sign in again) and returns their ids.
+func (s *Store) RevokeOthers(ctx context.Context, userID, keep uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE sessions SET revoked_at = $3
+WHERE user_id = $1 AND session_id <> $2 AND revoked_at IS NULL RETURNING session_id`, userID, keep, s.now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("revoke other sessions of user %s: %w", userID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("revoke other sessions of user %s: %w", userID, err)
 	}
 	return ids, nil
 }

@@ -180,3 +180,50 @@ func TestDeleteUserRemovesEverySessionOfThatUserOnly(t *testing.T) {
 		t.Errorf("%d rows still name the user (%v)", n, err)
 	}
 }
+
+func TestRevokeOthersKeepsOnlyTheCurrentSession(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	user, other := uuid.New(), uuid.New()
+	keepToken, keep, _ := s.Create(ctx, user)
+	phoneToken, phone, _ := s.Create(ctx, user)
+	otherToken, _, _ := s.Create(ctx, other)
+
+	ids, err := s.RevokeOthers(ctx, user, keep.ID)
+	if err != nil || len(ids) != 1 || ids[0] != phone.ID {
+		t.Fatalf("RevokeOthers = %v, %v; want only %s", ids, err, phone.ID)
+	}
+	if _, err := s.Lookup(ctx, phoneToken); !errors.Is(err, sessions.ErrInvalid) {
+		t.Errorf("the other device's session still works: %v", err)
+	}
+	for name, token := range map[string]string{"the kept session": keepToken, "another user's session": otherToken} {
+		if _, err := s.Lookup(ctx, token); err != nil {
+			t.Errorf("%s ended: %v", name, err)
+		}
+	}
+}
+
+func TestKeepAliveExtendsALiveSessionAndRefusesAnEndedOne(t *testing.T) {
+	s, c := newStore(t)
+	ctx := context.Background()
+	user := uuid.New()
+	token, sess, _ := s.Create(ctx, user)
+	for range 3 { // a board watched for 75 minutes with no request
+		c.Advance(25 * time.Minute)
+		if got, err := s.KeepAlive(ctx, sess.ID); err != nil || got.UserID != user {
+			t.Fatalf("KeepAlive = %+v, %v", got, err)
+		}
+	}
+	if _, err := s.Lookup(ctx, token); err != nil {
+		t.Fatalf("a session kept alive by its connection ended: %v", err)
+	}
+	if err := s.Revoke(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.KeepAlive(ctx, sess.ID); !errors.Is(err, sessions.ErrInvalid) {
+		t.Errorf("KeepAlive of a revoked session = %v, want ErrInvalid", err)
+	}
+	if _, err := s.KeepAlive(ctx, uuid.New()); !errors.Is(err, sessions.ErrInvalid) {
+		t.Errorf("KeepAlive of an unknown session = %v, want ErrInvalid", err)
+	}
+}

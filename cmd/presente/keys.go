@@ -8,16 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/presente-dispatch/presente/domain/privacy"
-	"github.com/presente-dispatch/presente/infra/credentials"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/keyring"
-	"github.com/presente-dispatch/presente/infra/sessions"
+	infraprivacy "github.com/presente-dispatch/presente/infra/privacy"
 )
 
 // masterKey finds the master key: PRESENTE_MASTER_KEY, else the master key
@@ -133,27 +131,19 @@ func runKeygen(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// forgetReasons are the reasons forget records. They are codes, not free
-// text: a sentence stored beside a subject's id could name the person.
-var forgetReasons = map[string]bool{
-	"asked":     true, // the person asked to be forgotten
-	"retention": true, // the retention period after their request closed ran out
-	"legal":     true, // on legal advice
-	"mistake":   true, // the record should never have been made
-}
-
 // runForget destroys a data subject's key, so all their personal data
 // becomes unreadable everywhere, and records that it did.
 func runForget(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var reason string
+	var reasonCode string
 	cfg, err := parseConfig("forget", args, getenv, stderr, parseOptions{positional: "subject id", extra: func(fs *flag.FlagSet) {
-		fs.StringVar(&reason, "reason", "asked", "why: asked, retention, legal or mistake (a code, never free text that could name the person)")
+		fs.StringVar(&reasonCode, "reason", string(privacy.ReasonAsked), "why: asked, retention, legal or mistake (a code, never free text that could name the person)")
 	}})
 	if err != nil {
 		return configError(err, stderr)
 	}
-	if !forgetReasons[reason] {
-		return fmt.Errorf("--reason %q: use asked, retention, legal or mistake", reason)
+	reason, err := privacy.ParseReason(reasonCode)
+	if err != nil {
+		return fmt.Errorf("--reason: %w", err)
 	}
 	subject, err := uuid.Parse(cfg.Args[0])
 	if err != nil {
@@ -161,7 +151,7 @@ func runForget(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	// Only privacy events: they hold no personal data, so no master key is
 	// needed to record a forgetting.
-	registry, err := registryOf(privacy.SubjectForgotten{})
+	registry, err := registryOf(privacy.Events...)
 	if err != nil {
 		return err
 	}
@@ -170,29 +160,9 @@ func runForget(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer closeStore()
-	// Destroy the key first: if recording fails, the person is still forgotten.
-	already, err := keyring.Forget(ctx, pool, subject, time.Now())
+	already, err := infraprivacy.Forget(ctx, pool, store, subject, eventstore.Metadata{Actor: "system:cli", Reason: string(reason)})
 	if err != nil {
 		return err
-	}
-	// An account holder can no longer sign in, nothing links their email
-	// to the account any more, and their open sessions end.
-	if err := credentials.Delete(ctx, pool, subject); err != nil {
-		return err
-	}
-	if err := sessions.DeleteUser(ctx, pool, subject); err != nil {
-		return err
-	}
-	_, version, err := store.Load(ctx, privacy.StreamID(subject))
-	if err != nil {
-		return err
-	}
-	if !already || version == 0 {
-		meta := eventstore.Metadata{Actor: "system:cli", Reason: reason}
-		if _, err := store.Append(ctx, eventstore.Stream{Type: privacy.StreamType, ID: privacy.StreamID(subject)}, version, meta,
-			privacy.SubjectForgotten{SubjectID: subject}); err != nil {
-			return fmt.Errorf("the key is destroyed, but recording it failed: %w", err)
-		}
 	}
 	if already {
 		fmt.Fprintf(stdout, "subject %s was already forgotten\n", subject)

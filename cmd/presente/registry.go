@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/privacy"
+	"github.com/presente-dispatch/presente/domain/retention"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/postgres"
@@ -15,7 +17,7 @@ import (
 
 // newRegistry registers every event type Presente stores.
 func newRegistry() (*eventstore.Registry, error) {
-	return registryOf(append([]domain.Event{privacy.SubjectForgotten{}}, account.Events...)...)
+	return registryOf(slices.Concat(privacy.Events, account.Events, retention.Events)...)
 }
 
 func registryOf(events ...domain.Event) (*eventstore.Registry, error) {

@@ -4,11 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 
 	"go.uber.org/zap"
 
+	"github.com/presente-dispatch/presente/domain/account"
+	"github.com/presente-dispatch/presente/domain/invitation"
+	"github.com/presente-dispatch/presente/domain/retention"
+	"github.com/presente-dispatch/presente/infra/accounts"
 	"github.com/presente-dispatch/presente/infra/eventstore"
+	"github.com/presente-dispatch/presente/infra/idempotency"
+	"github.com/presente-dispatch/presente/infra/keyring"
+	"github.com/presente-dispatch/presente/infra/sessions"
 )
 
 // Error is an answer for the client: a stable machine-readable code, a
@@ -28,19 +37,70 @@ const statusClientClosed = 499
 
 var errNotFound = &Error{Code: "not_found", Message: "no such resource: check the path against the API documentation"}
 
+// domainAnswers maps the sentinel errors of the layers below to their
+// status and code. Their messages are written for the person acting and
+// are shown as they are.
+var domainAnswers = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{accounts.ErrBadCredentials, http.StatusUnauthorized, "bad_credentials"},
+	{sessions.ErrInvalid, http.StatusUnauthorized, "unauthenticated"},
+	{accounts.ErrEmailTaken, http.StatusConflict, "email_taken"},
+	{accounts.ErrSelf, http.StatusConflict, "own_account"},
+	{account.ErrNotFound, http.StatusNotFound, "not_found"},
+	{account.ErrAlreadyRegistered, http.StatusConflict, "already_exists"},
+	{account.ErrDeactivated, http.StatusConflict, "deactivated"},
+	{invitation.ErrNotFound, http.StatusNotFound, "invitation_not_found"},
+	{invitation.ErrUsed, http.StatusGone, "invitation_used"},
+	{invitation.ErrExpired, http.StatusGone, "invitation_expired"},
+	{invitation.ErrRevoked, http.StatusGone, "invitation_revoked"},
+	{invitation.ErrAlreadyClosed, http.StatusConflict, "invitation_closed"},
+	{invitation.ErrNotGrantable, http.StatusForbidden, "role_not_grantable"},
+	{retention.ErrAlreadyOnHold, http.StatusConflict, "already_on_hold"},
+	{retention.ErrNotOnHold, http.StatusConflict, "not_on_hold"},
+	{retention.ErrOnHold, http.StatusConflict, "on_hold"},
+	{keyring.ErrForgotten, http.StatusGone, "forgotten"},
+	{idempotency.ErrInProgress, http.StatusConflict, "request_in_progress"},
+	{idempotency.ErrMismatch, http.StatusUnprocessableEntity, "idempotency_key_reused"},
+}
+
 // errorStatus maps an error to its HTTP status and client-facing body. It
 // is the only place that does so.
 func errorStatus(err error) (int, *Error) {
 	var (
-		apiErr   *Error
-		conflict *eventstore.ConcurrencyError
+		apiErr     *Error
+		conflict   *eventstore.ConcurrencyError
+		invalid    *account.InvalidError
+		retInvalid *retention.InvalidError
+		throttled  *throttledError
 	)
+	for _, a := range domainAnswers {
+		if errors.Is(err, a.err) {
+			return a.status, &Error{Code: a.code, Message: a.err.Error()}
+		}
+	}
 	switch {
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound, errNotFound
+	case errors.Is(err, errUnauthenticated):
+		return http.StatusUnauthorized, errUnauthenticated
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden, errForbidden
+	case errors.Is(err, errCrossOrigin):
+		return http.StatusForbidden, errCrossOrigin
+	case errors.As(err, &throttled):
+		n := retryAfterSeconds(throttled.wait)
+		return http.StatusTooManyRequests, &Error{Code: "too_many_attempts",
+			Message: fmt.Sprintf("too many failed attempts: try again in %d seconds", n)}
 	case errors.As(err, &conflict):
 		return http.StatusConflict, &Error{Code: "conflict",
 			Message: "someone else changed this at the same moment: reload and try again"}
+	case errors.As(err, &invalid):
+		return http.StatusBadRequest, &Error{Code: "invalid_field", Field: invalid.Field, Message: invalid.Error()}
+	case errors.As(err, &retInvalid):
+		return http.StatusBadRequest, &Error{Code: "invalid_field", Field: retInvalid.Field, Message: retInvalid.Error()}
 	case errors.As(err, &apiErr):
 		return http.StatusBadRequest, apiErr
 	case errors.Is(err, eventstore.ErrOutcomeUnknown):
@@ -64,7 +124,12 @@ func errorStatus(err error) (int, *Error) {
 // are logged here, once; their text never reaches the client.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code, body := errorStatus(err)
+	var throttled *throttledError
 	switch {
+	case errors.As(err, &throttled):
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(throttled.wait)))
+	case errors.Is(err, idempotency.ErrInProgress):
+		w.Header().Set("Retry-After", "1")
 	case code == http.StatusServiceUnavailable:
 		s.logger.Warn("request not completed", zap.String("route", r.Pattern), zap.Error(err))
 		w.Header().Set("Retry-After", "2")

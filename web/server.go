@@ -5,14 +5,27 @@
 package web
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/presente-dispatch/presente/infra/accounts"
+	"github.com/presente-dispatch/presente/infra/eventstore"
+	"github.com/presente-dispatch/presente/infra/idempotency"
+	"github.com/presente-dispatch/presente/infra/privacy"
+	"github.com/presente-dispatch/presente/web/live"
 )
 
 // Check is one readiness condition, such as "the database answers".
@@ -34,6 +47,30 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// CheckTimeout bounds each readiness check; 2s when zero.
 	CheckTimeout time.Duration
+
+	// Accounts signs people in and runs account commands.
+	Accounts *accounts.Service
+	// Forget destroys a data subject's key and records it (infra/privacy.Forget
+	// over the server's pool and store).
+	Forget func(ctx context.Context, subject uuid.UUID, meta eventstore.Metadata) (alreadyForgotten bool, err error)
+	// Retention is the retention job, for its status and legal holds.
+	Retention *privacy.Retention
+	// Idempotency keeps the answers of state-changing requests for retries.
+	Idempotency *idempotency.Store
+	// Hub holds the live websocket connections.
+	Hub *live.Hub
+	// PublicURL is where people reach Presente ("https://presente.example.org"):
+	// invitation links point there, and an https URL makes cookies Secure
+	// and turns HSTS on even behind a TLS-terminating proxy.
+	PublicURL *url.URL
+	// AllowedOrigins are other origins trusted to send state-changing
+	// requests and open websockets, besides PublicURL's.
+	AllowedOrigins []string
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For is believed, for sign-in throttling.
+	TrustedProxies []netip.Prefix
+	// Throttle bounds failed sign-ins.
+	Throttle ThrottleOptions
 }
 
 // Server routes Presente's HTTP requests.
@@ -43,22 +80,48 @@ type Server struct {
 	timeout time.Duration
 	handler http.Handler
 	metrics httpMetrics
+
+	accounts       *accounts.Service
+	forget         func(context.Context, uuid.UUID, eventstore.Metadata) (bool, error)
+	retention      *privacy.Retention
+	idempotency    *idempotency.Store
+	hub            *live.Hub
+	publicURL      *url.URL
+	trustedProxies []netip.Prefix
+	throttle       *throttle
+	csrf           *http.CrossOriginProtection
 }
 
-// NewServer builds the handler tree.
+// NewServer builds the handler tree. It fails when a route declares no
+// permission or the configuration is incomplete.
 func NewServer(cfg Config) (*Server, error) {
-	s := &Server{logger: cfg.Logger, checks: cfg.Checks, timeout: cfg.CheckTimeout}
+	s := &Server{logger: cfg.Logger, checks: cfg.Checks, timeout: cfg.CheckTimeout,
+		accounts: cfg.Accounts, forget: cfg.Forget, retention: cfg.Retention, idempotency: cfg.Idempotency, hub: cfg.Hub,
+		publicURL: cfg.PublicURL, trustedProxies: cfg.TrustedProxies, throttle: newThrottle(cfg.Throttle)}
 	if s.logger == nil {
 		s.logger = zap.NewNop()
 	}
 	if s.timeout <= 0 {
 		s.timeout = 2 * time.Second
 	}
+	if s.accounts == nil || s.forget == nil || s.retention == nil || s.idempotency == nil || s.hub == nil || s.publicURL == nil {
+		return nil, errors.New("web: the server needs Accounts, Forget, Retention, Idempotency, Hub and PublicURL")
+	}
 	m, err := newHTTPMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics = m
+
+	s.csrf = http.NewCrossOriginProtection()
+	for _, origin := range append([]string{Origin(s.publicURL)}, cfg.AllowedOrigins...) {
+		if err := s.csrf.AddTrustedOrigin(origin); err != nil {
+			return nil, fmt.Errorf("allowed origin %q: %w", origin, err)
+		}
+	}
+	s.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errCrossOrigin)
+	}))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
@@ -68,9 +131,60 @@ func NewServer(cfg Config) (*Server, error) {
 		gatherer = prometheus.NewRegistry()
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.logger)}))
+	routes := s.routes()
+	if err := checkRoutes(routes); err != nil {
+		return nil, err
+	}
+	for _, rt := range routes {
+		mux.Handle(rt.pattern, s.guard(rt))
+	}
 	mux.HandleFunc("/", s.handleNotFound)
-	s.handler = s.observe(secureHeaders(mux))
+	s.handler = s.observe(s.secureHeaders(mux))
 	return s, nil
+}
+
+// Origin is a URL's origin, as browsers send it: scheme://host[:port].
+func Origin(u *url.URL) string { return u.Scheme + "://" + u.Host }
+
+var errCrossOrigin = &Error{Code: "cross_origin",
+	Message: "this request came from another site's page and was refused: use Presente's own pages (or add the origin to PRESENTE_ALLOWED_ORIGINS)"}
+
+// guard wraps a route's handler with what every API call goes through, in
+// order: cross-origin protection for state-changing methods, a bounded
+// body, authentication, the route's permission, Idempotency-Key handling
+// for state-changing methods, then the handler, whose error is answered
+// through the one error mapping.
+func (s *Server) guard(rt route) http.Handler {
+	h := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		p, err := s.authenticate(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !rt.permission.allows(p, r) {
+			if p == nil {
+				s.clearSessionCookie(w, r)
+				s.writeError(w, r, errUnauthenticated)
+			} else {
+				s.writeError(w, r, errForbidden)
+			}
+			return
+		}
+		run := func(w http.ResponseWriter) error { return rt.handler(w, r, p) }
+		if rt.changesState() && !rt.retrySafe {
+			err = s.idempotent(w, r, p, run)
+		} else {
+			err = run(w)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	}))
+	if rt.changesState() {
+		h = s.csrf.Handler(h)
+	}
+	return h
 }
 
 // ServeHTTP implements http.Handler.
@@ -128,7 +242,7 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 	"form-action 'self'; frame-ancestors 'none'"
 
 // secureHeaders sets the headers every response carries.
-func secureHeaders(next http.Handler) http.Handler {
+func (s *Server) secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
@@ -139,7 +253,7 @@ func secureHeaders(next http.Handler) http.Handler {
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), payment=(), usb=()")
 		h.Set("Cache-Control", "no-store")
-		if r.TLS != nil {
+		if s.secure(r) {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
 		next.ServeHTTP(w, r)
@@ -158,6 +272,17 @@ func (sr *statusRecorder) WriteHeader(code int) {
 }
 
 func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
+
+// Hijack lets the live channel take over the connection (gorilla/websocket
+// asserts http.Hijacker directly rather than using Unwrap). A hijacked
+// request is recorded as 101 Switching Protocols.
+func (sr *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(sr.ResponseWriter).Hijack()
+	if err == nil {
+		sr.status = http.StatusSwitchingProtocols
+	}
+	return conn, rw, err
+}
 
 // observe logs and counts every request. It logs the route pattern, never
 // the raw path or query, which could carry personal data or tokens.

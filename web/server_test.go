@@ -10,23 +10,16 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presente-dispatch/presente/infra/eventstore"
 )
 
 func newTestServer(t *testing.T, checks ...Check) *httptest.Server {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	s, err := NewServer(Config{Checks: checks, Gatherer: reg, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s)
-	t.Cleanup(ts.Close)
-	return ts
+	return newEnv(t, envOptions{checks: checks, noUsers: true}).ts
 }
 
 func get(t *testing.T, url string) (*http.Response, string) {
@@ -87,8 +80,9 @@ func TestReadyzGivesUpOnACheckThatHangs(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}
-	reg := prometheus.NewRegistry()
-	s, err := NewServer(Config{Checks: []Check{hangs}, Gatherer: reg, CheckTimeout: 50_000_000})
+	cfg := testConfig(t, &env{t: t}, envOptions{checks: []Check{hangs}})
+	cfg.CheckTimeout = 50 * time.Millisecond
+	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,13 +162,7 @@ func TestTheContentSecurityPolicyAllowsNoOtherOriginAndNoInlineCode(t *testing.T
 }
 
 func TestHSTSIsSentOverTLS(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	s, err := NewServer(Config{Gatherer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewTLSServer(s)
-	defer ts.Close()
+	ts := newEnv(t, envOptions{tls: true, noUsers: true}).ts
 	resp, err := ts.Client().Get(ts.URL + "/healthz")
 	if err != nil {
 		t.Fatal(err)

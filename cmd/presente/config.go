@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +36,18 @@ type Config struct {
 	// keys; see masterKey.
 	MasterKey     string
 	MasterKeyFile string
+	// PublicURL is where people reach the server (invitation links, the
+	// origin browsers send); empty in development means the loopback
+	// address it listens on.
+	PublicURL *url.URL
+	// AllowedOrigins are further origins whose pages may call the API.
+	AllowedOrigins []string
+	// TrustedProxies are reverse proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// RetentionPeriod is how long personal data of closed requests is kept.
+	RetentionPeriod time.Duration
+	// Demo seeds a demo organization (development only).
+	Demo bool
 	// Args are the command's positional arguments, for commands that take one.
 	Args []string
 }
@@ -63,7 +77,8 @@ type setting struct {
 func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer, opts parseOptions) (Config, error) {
 	fs := flag.NewFlagSet("presente "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var dbURL, env, level, addr, shutdown, keyFile string
+	var dbURL, env, level, addr, shutdown, keyFile, publicURL, origins, proxies, retention string
+	var demo bool
 	settings := []setting{
 		{"database-url", "DATABASE_URL", defaultDatabaseURL, "PostgreSQL connection URL", &dbURL},
 		{"env", "PRESENTE_ENV", "production", "production or development", &env},
@@ -72,7 +87,11 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	if opts.server {
 		settings = append(settings,
 			setting{"addr", "PRESENTE_ADDR", defaultAddr, "address to listen on, host:port", &addr},
-			setting{"shutdown-timeout", "PRESENTE_SHUTDOWN_TIMEOUT", "15s", "how long to let requests finish on SIGTERM", &shutdown})
+			setting{"shutdown-timeout", "PRESENTE_SHUTDOWN_TIMEOUT", "15s", "how long to let requests finish on SIGTERM", &shutdown},
+			setting{"public-url", "PRESENTE_PUBLIC_URL", "", "where people reach Presente, such as https://presente.example.org (required in production)", &publicURL},
+			setting{"allowed-origins", "PRESENTE_ALLOWED_ORIGINS", "", "comma-separated further origins allowed to call the API and open websockets", &origins},
+			setting{"trusted-proxies", "PRESENTE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed", &proxies},
+			setting{"retention-days", "PRESENTE_RETENTION_DAYS", "30", "days after a request closes before its people's personal data is forgotten", &retention})
 	}
 	if opts.server || opts.keys {
 		settings = append(settings,
@@ -84,6 +103,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 			def = v
 		}
 		fs.StringVar(s.value, s.flag, def, fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
+	if opts.server {
+		fs.BoolVar(&demo, "demo", false, "create a demo organization with demo accounts, development only (env PRESENTE_DEMO)")
 	}
 	if opts.extra != nil {
 		opts.extra(fs)
@@ -134,10 +156,98 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 			cfg.ShutdownTimeout = d
 		}
 	}
+	if opts.server {
+		if v := getenv("PRESENTE_DEMO"); v != "" && !isFlagSet(fs, "demo") {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("PRESENTE_DEMO is %q: write true or false", v))
+			}
+			demo = on
+		}
+		problems = append(problems, cfg.parseServer(publicURL, origins, proxies, retention, demo)...)
+	}
 	if len(problems) > 0 {
 		return Config{}, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
 	}
 	return cfg, nil
+}
+
+// parseServer reads the settings only serve uses, and returns what is
+// wrong with them.
+func (cfg *Config) parseServer(publicURL, origins, proxies, retention string, demo bool) []string {
+	var problems []string
+	switch {
+	case publicURL != "":
+		u, err := parseOrigin(publicURL)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("PRESENTE_PUBLIC_URL / --public-url is %q: %v", publicURL, err))
+		}
+		cfg.PublicURL = u
+	case cfg.Env == "production":
+		problems = append(problems, "PRESENTE_PUBLIC_URL / --public-url is required in production: the address people open, such as https://presente.example.org")
+	}
+	for _, o := range splitList(origins) {
+		u, err := parseOrigin(o)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("PRESENTE_ALLOWED_ORIGINS has %q: %v", o, err))
+			continue
+		}
+		cfg.AllowedOrigins = append(cfg.AllowedOrigins, u.Scheme+"://"+u.Host)
+	}
+	for _, p := range splitList(proxies) {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				problems = append(problems, fmt.Sprintf("PRESENTE_TRUSTED_PROXIES has %q: write an address (10.0.0.2) or a CIDR (10.0.0.0/24)", p))
+				continue
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix.Masked())
+	}
+	if days, err := strconv.Atoi(retention); err != nil || days < 1 || days > 3650 {
+		problems = append(problems, fmt.Sprintf("PRESENTE_RETENTION_DAYS / --retention-days is %q: write a whole number of days from 1 to 3650", retention))
+	} else {
+		cfg.RetentionPeriod = time.Duration(days) * 24 * time.Hour
+	}
+	if demo && cfg.Env != "development" {
+		problems = append(problems, "PRESENTE_DEMO / --demo needs --env development: demo accounts have published passwords")
+	}
+	cfg.Demo = demo
+	return problems
+}
+
+// parseOrigin reads a URL that must be an origin: http or https, a host,
+// and nothing after it.
+func parseOrigin(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSuffix(s, "/"))
+	switch {
+	case err != nil || u.Host == "":
+		return nil, errors.New("write a URL such as https://presente.example.org")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.New("use http or https")
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return nil, errors.New("give only scheme, host and port, with no path, query or user")
+	}
+	return u, nil
+}
+
+// isFlagSet tells whether the command line set the named flag.
+func isFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 func validateAddr(addr string) error {

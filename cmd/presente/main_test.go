@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/privacy"
@@ -37,6 +39,9 @@ func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// publicURL is the public URL production tests run under.
+const publicURL = "https://presente.example.org"
+
 func TestConfigTakesFlagsOverEnvironmentOverDefaults(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -45,9 +50,9 @@ func TestConfigTakesFlagsOverEnvironmentOverDefaults(t *testing.T) {
 		wantAddr string
 		wantDB   string
 	}{
-		{"defaults", nil, nil, defaultAddr, defaultDatabaseURL},
-		{"environment", nil, map[string]string{"PRESENTE_ADDR": ":9000", "DATABASE_URL": "postgres://u@db:5432/p"}, ":9000", "postgres://u@db:5432/p"},
-		{"flag beats environment", []string{"--addr", "127.0.0.1:9001"}, map[string]string{"PRESENTE_ADDR": ":9000"}, "127.0.0.1:9001", defaultDatabaseURL},
+		{"defaults", nil, map[string]string{"PRESENTE_PUBLIC_URL": publicURL}, defaultAddr, defaultDatabaseURL},
+		{"environment", nil, map[string]string{"PRESENTE_ADDR": ":9000", "DATABASE_URL": "postgres://u@db:5432/p", "PRESENTE_PUBLIC_URL": publicURL}, ":9000", "postgres://u@db:5432/p"},
+		{"flag beats environment", []string{"--addr", "127.0.0.1:9001"}, map[string]string{"PRESENTE_ADDR": ":9000", "PRESENTE_PUBLIC_URL": publicURL}, "127.0.0.1:9001", defaultDatabaseURL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +83,13 @@ func TestConfigExplainsEveryInvalidSetting(t *testing.T) {
 		{"a URL naming no database", []string{"--database-url", "postgres://postgres@127.0.0.1:5432"}, "names no database"},
 		{"a malformed URL", []string{"--database-url", "postgres://u:pw@[::1"}, "not a valid PostgreSQL URL"},
 		{"a bad shutdown timeout", []string{"--shutdown-timeout", "soon"}, "write a duration"},
+		{"production without a public URL", []string{"--public-url", ""}, "PRESENTE_PUBLIC_URL / --public-url is required in production"},
+		{"a public URL with a path", []string{"--public-url", "https://example.org/presente"}, "no path"},
+		{"a public URL of another scheme", []string{"--public-url", "ftp://example.org"}, "use http or https"},
+		{"an allowed origin that is not a URL", []string{"--allowed-origins", "https://ok.example.org, nonsense"}, `PRESENTE_ALLOWED_ORIGINS has "nonsense"`},
+		{"a trusted proxy that is not an address", []string{"--trusted-proxies", "10.0.0.0/8,proxy"}, `PRESENTE_TRUSTED_PROXIES has "proxy"`},
+		{"a retention period of zero days", []string{"--retention-days", "0"}, "from 1 to 3650"},
+		{"the demo in production", []string{"--demo"}, "--demo needs --env development"},
 		{"a stray argument", []string{"now"}, `unexpected argument "now"`},
 	}
 	for _, tt := range tests {
@@ -144,7 +156,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 
 func TestServeCreatesMigratesAndAnswersProbes(t *testing.T) {
 	dbURL := missingDatabase(t)
-	env := envOf(map[string]string{"PRESENTE_MASTER_KEY": keyring.GenerateMasterKey()})
+	env := envOf(map[string]string{"PRESENTE_MASTER_KEY": keyring.GenerateMasterKey(), "PRESENTE_PUBLIC_URL": publicURL})
 	cfg, err := parseConfig("serve", []string{"--addr", "127.0.0.1:0", "--database-url", dbURL}, env, io.Discard, parseOptions{server: true})
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +283,7 @@ func TestTheBinaryShutsDownGracefullyOnSIGTERM(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+pgtest.NewDatabase(t), "PRESENTE_ENV=production",
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+pgtest.NewDatabase(t), "PRESENTE_ENV=production", "PRESENTE_PUBLIC_URL="+publicURL,
 		"PRESENTE_MASTER_KEY="+keyring.GenerateMasterKey())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -331,7 +343,7 @@ func TestTheBinaryShutsDownGracefullyOnSIGTERM(t *testing.T) {
 
 func TestProductionRefusesToServeWithoutAMasterKey(t *testing.T) {
 	var stderr bytes.Buffer
-	env := envOf(map[string]string{"DATABASE_URL": pgtest.NewDatabase(t)})
+	env := envOf(map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "PRESENTE_PUBLIC_URL": publicURL})
 	code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, env, nil, io.Discard, &stderr)
 	if code != exitFailure || !strings.Contains(stderr.String(), "production needs a master key") {
 		t.Fatalf("exit %d, stderr %s; want a refusal naming the master key", code, stderr.String())
@@ -432,6 +444,7 @@ var notPersonal = map[string]bool{
 	"AccountRegistered.role":  true, // one of four role names
 	"AccountRoleChanged.from": true, // a role name
 	"AccountRoleChanged.to":   true, // a role name
+	"InvitationCreated.role":  true, // a role name
 }
 
 func TestEveryStoredStringIsDeclaredPersonalOrListedAsNot(t *testing.T) {
@@ -575,6 +588,10 @@ func TestUserAddReclaimsCredentialsLeftWithoutAnAccount(t *testing.T) {
 	if err := credentials.New(pool, master).Create(ctx, uuid.New(), "orphan@example.org", "$argon2id$left-behind"); err != nil {
 		t.Fatal(err)
 	}
+	// Left behind by a crash long enough ago that no creation is under way.
+	if _, err := pool.Exec(ctx, `UPDATE credentials SET updated_at = now() - interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
 	env := envOf(map[string]string{"DATABASE_URL": dbURL, "PRESENTE_MASTER_KEY": masterText})
 	var errs bytes.Buffer
 	code := run(ctx, []string{"user", "add", "--role", "volunteer", "--email", "orphan@example.org", "--password-stdin"}, env,
@@ -586,4 +603,52 @@ func TestUserAddReclaimsCredentialsLeftWithoutAnAccount(t *testing.T) {
 	if err != nil || !strings.HasPrefix(hash, "$argon2id$v=19$") {
 		t.Errorf("Lookup = %q, %v; want the new account's real hash", hash, err)
 	}
+}
+
+func TestTheDemoOrganizationSignsInAndOpensTheLiveChannel(t *testing.T) {
+	dir := t.TempDir()
+	env := envOf(map[string]string{"XDG_CONFIG_HOME": dir, "DATABASE_URL": pgtest.NewDatabase(t)})
+	cfg, err := parseConfig("serve", []string{"--addr", "127.0.0.1:0", "--env", "development", "--demo"}, env, io.Discard, parseOptions{server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&logs), zapcore.InfoLevel))
+	s, err := startServer(context.Background(), cfg, env, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.shutdown(5 * time.Second) //nolint:errcheck // a failed shutdown fails no assertion here
+	if !strings.Contains(logs.String(), "dispatcher@demo.example.org") || !strings.Contains(logs.String(), demoPassword) {
+		t.Errorf("the demo's accounts are not announced in the log:\n%s", logs.String())
+	}
+	base := "http://" + s.Addr()
+	body := fmt.Sprintf(`{"email":"dispatcher@demo.example.org","password":%q}`, demoPassword)
+	resp, err := http.Post(base+"/api/session", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 1 {
+		t.Fatalf("demo sign-in: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	cookie := resp.Cookies()[0]
+	h := http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}, "Origin": {"http://" + s.Addr()}}
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+s.Addr()+"/api/live", h)
+	if err != nil {
+		t.Fatalf("the live channel from the server's own page: %v", err)
+	}
+	defer conn.Close()
+	if _, hello, err := conn.ReadMessage(); err != nil || !strings.Contains(string(hello), `"role":"dispatcher"`) {
+		t.Errorf("hello = %s, %v", hello, err)
+	}
+	// Serving again seeds nothing twice.
+	if err := s.shutdown(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	again, err := startServer(context.Background(), cfg, env, zap.NewNop())
+	if err != nil {
+		t.Fatalf("a second start with the demo already seeded: %v", err)
+	}
+	_ = again.shutdown(5 * time.Second)
 }

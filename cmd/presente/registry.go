@@ -8,6 +8,7 @@ import (
 
 	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/account"
+	"github.com/presente-dispatch/presente/domain/invitation"
 	"github.com/presente-dispatch/presente/domain/privacy"
 	"github.com/presente-dispatch/presente/domain/retention"
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -17,7 +18,7 @@ import (
 
 // newRegistry registers every event type Presente stores.
 func newRegistry() (*eventstore.Registry, error) {
-	return registryOf(slices.Concat(privacy.Events, account.Events, retention.Events)...)
+	return registryOf(slices.Concat(privacy.Events, account.Events, invitation.Events, retention.Events)...)
 }
 
 func registryOf(events ...domain.Event) (*eventstore.Registry, error) {

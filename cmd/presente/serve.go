@@ -8,33 +8,48 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/presente-dispatch/presente/infra/accounts"
 	"github.com/presente-dispatch/presente/infra/eventstore"
+	"github.com/presente-dispatch/presente/infra/idempotency"
+	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/postgres"
+	"github.com/presente-dispatch/presente/infra/privacy"
+	"github.com/presente-dispatch/presente/infra/sessions"
 	"github.com/presente-dispatch/presente/web"
+	"github.com/presente-dispatch/presente/web/live"
 )
 
-// server is a running Presente: its database pool and its HTTP listener.
+// server is a running Presente: its database pool, event store, live
+// connections, background jobs and HTTP listener.
 type server struct {
 	logger   *zap.Logger
 	pool     *pgxpool.Pool
+	store    *eventstore.Store
+	hub      *live.Hub
 	http     *http.Server
 	listener net.Listener
 	serveErr chan error
+	// stopJobs ends the background jobs; jobsDone closes when they have.
+	stopJobs context.CancelFunc
+	jobsDone chan struct{}
 }
 
 // startServer prepares the database (creating and migrating it as needed),
 // wires the components and starts answering HTTP on cfg.Addr.
-func startServer(ctx context.Context, cfg Config, getenv func(string) string, logger *zap.Logger) (*server, error) {
+func startServer(ctx context.Context, cfg Config, getenv func(string) string, logger *zap.Logger) (_ *server, err error) {
 	// Refuse to run without the key that protects personal data, before
 	// touching anything.
-	if _, err := masterKey(cfg, getenv, logger); err != nil {
+	master, err := masterKey(cfg, getenv, logger)
+	if err != nil {
 		return nil, err
 	}
 	created, err := postgres.EnsureDatabase(ctx, cfg.DatabaseURL)
@@ -55,6 +70,12 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 	if err != nil {
 		return nil, err
 	}
+	s := &server{logger: logger, pool: pool, serveErr: make(chan error, 1), jobsDone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
 
 	metrics := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
@@ -63,41 +84,130 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 		postgres.NewCollector(pool),
 	} {
 		if err := metrics.Register(c); err != nil {
-			pool.Close()
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
+	keys, err := keyring.New(pool, master)
+	if err != nil {
+		return nil, err
+	}
+	registry, err := newRegistry()
+	if err != nil {
+		return nil, err
+	}
+	s.store, err = eventstore.New(pool, registry, eventstore.Options{Keys: keys, Registerer: metrics})
+	if err != nil {
+		return nil, err
+	}
+	accountService, err := accounts.New(pool, s.store, master, accounts.Options{})
+	if err != nil {
+		return nil, err
+	}
+	retention, err := privacy.NewRetention(pool, s.store, privacy.RetentionOptions{
+		Period: cfg.RetentionPeriod,
+		Logger: logger.Named("retention"),
+		Sources: []privacy.Source{
+			{Name: "lapsed invitations", Due: accountService.LapsedInvitees},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
 
+	s.listener, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	publicURL, origins := cfg.PublicURL, cfg.AllowedOrigins
+	if publicURL == nil { // development: the loopback address it listens on
+		port := s.listener.Addr().(*net.TCPAddr).Port
+		publicURL = &url.URL{Scheme: "http", Host: fmt.Sprintf("localhost:%d", port)}
+		origins = append(origins, fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("http://[::1]:%d", port))
+	}
+	s.hub = live.New(live.Options{
+		Logger:         logger.Named("live"),
+		AllowedOrigins: append([]string{web.Origin(publicURL)}, origins...),
+		// A session that has ended closes its connections; a database
+		// that cannot answer does not: revocation closes them at once
+		// anyway, and an outage must not sign every dispatcher out.
+		Revalidate: func(ctx context.Context, id uuid.UUID) error {
+			if err := accountService.Revalidate(ctx, id); errors.Is(err, sessions.ErrInvalid) {
+				return err
+			}
+			return nil
+		},
+	})
+
+	idempotent := idempotency.New(pool, master, idempotency.Options{})
 	handler, err := web.NewServer(web.Config{
 		Logger:     logger.Named("http"),
 		Checks:     readinessChecks(pool),
 		Gatherer:   metrics,
 		Registerer: metrics,
+		Accounts:   accountService,
+		Forget: func(ctx context.Context, subject uuid.UUID, meta eventstore.Metadata) (bool, error) {
+			return privacy.Forget(ctx, pool, s.store, subject, meta)
+		},
+		Retention:      retention,
+		Idempotency:    idempotent,
+		Hub:            s.hub,
+		PublicURL:      publicURL,
+		AllowedOrigins: origins,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
+	if cfg.Demo {
+		if err := seedDemo(ctx, accountService, logger); err != nil {
+			return nil, fmt.Errorf("create the demo organization: %w", err)
+		}
+	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopJobs = stopJobs
+	retentionDone := retention.Start(jobs)
+	go func() {
+		defer close(s.jobsDone)
+		cleanUp(jobs, logger.Named("cleanup"), accountService.Sessions(), idempotent)
+		<-retentionDone
+	}()
+
+	s.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          zap.NewStdLog(logger.Named("http")),
 	}
-	s := &server{
-		logger:   logger,
-		pool:     pool,
-		listener: ln,
-		serveErr: make(chan error, 1),
-		http: &http.Server{
-			Handler:           handler,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          zap.NewStdLog(logger.Named("http")),
-		},
-	}
-	go func() { s.serveErr <- s.http.Serve(ln) }()
+	go func() { s.serveErr <- s.http.Serve(s.listener) }()
 	return s, nil
+}
+
+// cleanUpEvery is how often expired sessions and idempotency records are
+// deleted: the least kept is the least a subpoena finds.
+const cleanUpEvery = 15 * time.Minute
+
+// cleanUp deletes expired sessions and idempotency records until ctx ends.
+func cleanUp(ctx context.Context, logger *zap.Logger, sessions *sessions.Store, keys *idempotency.Store) {
+	ticker := time.NewTicker(cleanUpEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if n, err := sessions.DeleteExpired(ctx); err != nil {
+			logger.Warn("delete expired sessions", zap.Error(err))
+		} else if n > 0 {
+			logger.Debug("deleted expired sessions", zap.Int64("count", n))
+		}
+		if n, err := keys.DeleteExpired(ctx); err != nil {
+			logger.Warn("delete expired idempotency records", zap.Error(err))
+		} else if n > 0 {
+			logger.Debug("deleted expired idempotency records", zap.Int64("count", n))
+		}
+	}
 }
 
 // readinessChecks decide /readyz: the database answers, its schema is the
@@ -135,16 +245,35 @@ func readinessChecks(pool *pgxpool.Pool) []web.Check {
 func (s *server) Addr() string { return s.listener.Addr().String() }
 
 // shutdown stops accepting requests, lets those in flight finish within
-// timeout, then closes the database pool.
+// timeout, closes the live connections, stops the background jobs, then
+// closes the event store and the database pool.
 func (s *server) shutdown(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
-	s.pool.Close()
+	if herr := s.hub.Shutdown(ctx); err == nil && herr != nil {
+		err = fmt.Errorf("close live connections: %w", herr)
+	}
+	s.close()
 	if err != nil {
-		return fmt.Errorf("shut down HTTP within %s: %w", timeout, err)
+		return fmt.Errorf("shut down within %s: %w", timeout, err)
 	}
 	return nil
+}
+
+// close releases what startServer acquired, in reverse order.
+func (s *server) close() {
+	if s.stopJobs != nil {
+		s.stopJobs()
+		<-s.jobsDone
+	}
+	if s.listener != nil && s.http == nil {
+		s.listener.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+	s.pool.Close()
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {

@@ -9,11 +9,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/presente-dispatch/presente/domain/account"
-	"github.com/presente-dispatch/presente/infra/credentials"
+	"github.com/presente-dispatch/presente/infra/accounts"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/password"
 )
@@ -53,11 +50,9 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	hash, err := password.Hash(pw)
-	if err != nil {
+	if err := password.Validate(pw); err != nil {
 		return fmt.Errorf("the password: %w", err)
 	}
-
 	logger := newLogger(cfg, stderr)
 	defer logger.Sync() //nolint:errcheck // nothing to do if stderr is gone
 	master, err := masterKey(cfg, getenv, logger)
@@ -73,53 +68,17 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer closeStore()
-
-	userID, err := uuid.NewV7()
+	service, err := accounts.New(pool, store, master, accounts.Options{})
 	if err != nil {
 		return err
 	}
-	creds := credentials.New(pool, master)
-	err = creds.Create(ctx, userID, normalized, hash)
-	if errors.Is(err, credentials.ErrEmailTaken) {
-		// Credentials whose account was never recorded (a crash between
-		// the two steps below) must not block the address for good.
-		if reclaimed, rerr := reclaimOrphan(ctx, creds, store, pool, normalized); rerr != nil {
-			return rerr
-		} else if reclaimed {
-			err = creds.Create(ctx, userID, normalized, hash)
-		}
-	}
+	userID, err := service.Create(ctx, accounts.NewAccount{Email: normalized, Role: account.Role(role), Password: pw},
+		eventstore.Metadata{Actor: "system:cli"})
 	if err != nil {
-		return err
-	}
-	register := account.Command(account.Register{UserID: userID, Email: normalized, Role: account.Role(role)})
-	if _, err := eventstore.Execute(ctx, store, account.Decider, userID, register, eventstore.Metadata{Actor: "system:cli"}); err != nil {
-		if errors.Is(err, eventstore.ErrOutcomeUnknown) {
-			// The account may exist: keep its credentials.
-			return err
-		}
-		// Leave no credentials without their account, even when ctx was
-		// cancelled (Ctrl-C) during the append.
-		if derr := credentials.Delete(context.WithoutCancel(ctx), pool, userID); derr != nil {
-			return fmt.Errorf("%w (and removing the half-made credentials failed: %v)", err, derr)
-		}
 		return err
 	}
 	fmt.Fprintf(stdout, "created %s account %s\n", role, userID)
 	return nil
-}
-
-// reclaimOrphan deletes the credentials registered under email if their
-// user has no account stream, and tells whether it did.
-func reclaimOrphan(ctx context.Context, creds *credentials.Store, store *eventstore.Store, pool *pgxpool.Pool, email string) (bool, error) {
-	owner, _, err := creds.Lookup(ctx, email)
-	if err != nil {
-		return false, err
-	}
-	if _, version, err := store.Load(ctx, owner); err != nil || version > 0 {
-		return false, err
-	}
-	return true, credentials.Delete(ctx, pool, owner)
 }
 
 // readPassword reads the first line of r, without its line ending.

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+
+	"github.com/presente-dispatch/presente/domain/account"
+	"github.com/presente-dispatch/presente/infra/accounts"
+	"github.com/presente-dispatch/presente/infra/eventstore"
+)
+
+// demoPassword is the password of every demo account. It is published in
+// README.md; --demo refuses to run outside development for that reason.
+const demoPassword = "presente-demo-password"
+
+// demoAccounts are the demo organization's people, one per role, at a
+// reserved example domain.
+var demoAccounts = []struct {
+	email string
+	role  account.Role
+}{
+	{"admin@demo.example.org", account.Admin},
+	{"coordinator@demo.example.org", account.Coordinator},
+	{"dispatcher@demo.example.org", account.Dispatcher},
+	{"volunteer@demo.example.org", account.Volunteer},
+}
+
+// seedDemo creates the demo organization's accounts, once: an account that
+// already exists is left as it is.
+func seedDemo(ctx context.Context, service *accounts.Service, logger *zap.Logger) error {
+	created := 0
+	for _, a := range demoAccounts {
+		_, err := service.Create(ctx, accounts.NewAccount{Email: a.email, Role: a.role, Password: demoPassword},
+			eventstore.Metadata{Actor: "system:demo"})
+		switch {
+		case errors.Is(err, accounts.ErrEmailTaken):
+		case err != nil:
+			return err
+		default:
+			created++
+		}
+	}
+	emails := make([]string, len(demoAccounts))
+	for i, a := range demoAccounts {
+		emails[i] = a.email
+	}
+	logger.Warn("demo organization: sign in with any of these accounts; their password is published, never use --demo with real data",
+		zap.Strings("accounts", emails), zap.String("password", demoPassword), zap.Int("created", created))
+	return nil
+}

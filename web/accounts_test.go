@@ -1,0 +1,251 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/presente-dispatch/presente/domain/account"
+	"github.com/presente-dispatch/presente/domain/invitation"
+	"github.com/presente-dispatch/presente/infra/eventstore"
+)
+
+// invite creates an invitation as u and returns its link's token.
+func (e *env) invite(u *user, email string, role account.Role) string {
+	e.t.Helper()
+	r := e.do(u, "POST", "/api/invitations", map[string]any{"email": email, "role": role})
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("invite: %d %s", r.status, r.body)
+	}
+	var created struct{ Link string }
+	if err := json.Unmarshal([]byte(r.body), &created); err != nil {
+		e.t.Fatal(err)
+	}
+	link, err := url.Parse(created.Link)
+	if err != nil || link.Path != "/join" || link.Fragment == "" || link.Host != "presente.test" {
+		e.t.Fatalf("invitation link %q: want http://presente.test/join#<token>", created.Link)
+	}
+	return link.Fragment
+}
+
+func TestAnInviteeSetsAPasswordOnceAndSignsInWithTheInvitedRole(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	coordinator := e.users[account.Coordinator]
+	email := "rosa-" + uuid.NewString()[:8] + "@example.org"
+	token := e.invite(coordinator, email, account.Volunteer)
+
+	look := e.do(nil, "POST", "/api/invitations/lookup", map[string]string{"token": token})
+	if look.status != http.StatusOK || !strings.Contains(look.body, email) || !strings.Contains(look.body, `"status":"pending"`) {
+		t.Fatalf("lookup: %d %s", look.status, look.body)
+	}
+	if r := e.do(nil, "POST", "/api/invitations/accept", map[string]string{"token": token, "password": "short"}); r.status != http.StatusBadRequest || !strings.Contains(r.body, "at least 12") {
+		t.Errorf("a short password: %d %s, want 400 saying the minimum", r.status, r.body)
+	}
+	accept := e.do(nil, "POST", "/api/invitations/accept", map[string]string{"token": token, "password": "a long new password"})
+	if accept.status != http.StatusCreated {
+		t.Fatalf("accept: %d %s", accept.status, accept.body)
+	}
+	again := e.do(nil, "POST", "/api/invitations/accept", map[string]string{"token": token, "password": "another password!!"})
+	if again.status != http.StatusGone || again.errorCode() != "invitation_used" {
+		t.Errorf("second use: %d %s, want 410 invitation_used", again.status, again.body)
+	}
+	in := e.do(nil, "POST", "/api/session", map[string]string{"email": email, "password": "a long new password"})
+	if in.status != http.StatusOK || !strings.Contains(in.body, `"role":"volunteer"`) {
+		t.Errorf("sign in as the invitee: %d %s", in.status, in.body)
+	}
+	if r := e.do(coordinator, "POST", "/api/invitations", map[string]any{"email": email, "role": "volunteer"}); r.status != http.StatusConflict {
+		t.Errorf("inviting an address that has an account: %d %s, want 409", r.status, r.body)
+	}
+}
+
+func TestInvitationsRespectWhoMayGrantWhichRole(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.do(e.users[account.Coordinator], "POST", "/api/invitations", map[string]any{"email": "boss@example.org", "role": "admin"})
+	if r.status != http.StatusForbidden || r.errorCode() != "role_not_grantable" {
+		t.Errorf("a coordinator inviting an admin: %d %s, want 403 role_not_grantable", r.status, r.body)
+	}
+	if r := e.do(e.users[account.Admin], "POST", "/api/invitations", map[string]any{"email": "boss@example.org", "role": "admin"}); r.status != http.StatusCreated {
+		t.Errorf("an admin inviting an admin: %d %s", r.status, r.body)
+	}
+}
+
+func TestAWithdrawnInvitationCannotBeUsed(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	admin := e.users[account.Admin]
+	token := e.invite(admin, "late@example.org", account.Dispatcher)
+	list := e.do(admin, "GET", "/api/invitations", nil)
+	id := invitation.StreamID(token).String()
+	if !strings.Contains(list.body, id) {
+		t.Fatalf("pending invitations %s lack %s", list.body, id)
+	}
+	if r := e.do(admin, "POST", "/api/invitations/"+id+"/revoke", nil); r.status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	r := e.do(nil, "POST", "/api/invitations/accept", map[string]string{"token": token, "password": "a long new password"})
+	if r.status != http.StatusGone || r.errorCode() != "invitation_revoked" {
+		t.Errorf("accepting a withdrawn invitation: %d %s", r.status, r.body)
+	}
+	if r := e.do(nil, "POST", "/api/invitations/lookup", map[string]string{"token": "not-a-token"}); r.status != http.StatusNotFound {
+		t.Errorf("an unknown token: %d %s, want 404", r.status, r.body)
+	}
+}
+
+func TestARetryWithTheSameIdempotencyKeyActsOnce(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	admin := e.users[account.Admin]
+	body := map[string]any{"email": "once@example.org", "role": "volunteer"}
+	first := e.do(admin, "POST", "/api/invitations", body, "Idempotency-Key", "phone-retry-1")
+	second := e.do(admin, "POST", "/api/invitations", body, "Idempotency-Key", "phone-retry-1")
+	if first.status != http.StatusCreated || second.status != first.status || second.body != first.body {
+		t.Fatalf("first %d %s\nretry %d %s\nwant the same answer", first.status, first.body, second.status, second.body)
+	}
+	if second.header.Get("Idempotent-Replayed") != "true" {
+		t.Error("the retry was not marked as replayed")
+	}
+	ids, err := e.store.StreamIDs(context.Background(), invitation.StreamType)
+	if err != nil || len(ids) != 1 {
+		t.Errorf("invitations in the log = %d, %v; want exactly 1", len(ids), err)
+	}
+	other := e.do(admin, "POST", "/api/invitations", map[string]any{"email": "other@example.org", "role": "volunteer"}, "Idempotency-Key", "phone-retry-1")
+	if other.status != http.StatusUnprocessableEntity || other.errorCode() != "idempotency_key_reused" {
+		t.Errorf("the key reused for another request: %d %s, want 422", other.status, other.body)
+	}
+	// Another user's identical key is theirs alone.
+	coordinator := e.users[account.Coordinator]
+	if r := e.do(coordinator, "POST", "/api/invitations", map[string]any{"email": "third@example.org", "role": "volunteer"}, "Idempotency-Key", "phone-retry-1"); r.status != http.StatusCreated {
+		t.Errorf("another user's request with the same key: %d %s", r.status, r.body)
+	}
+	// An error answer is kept too: the retry of a refused request is refused alike.
+	bad := map[string]any{"email": "not an address", "role": "volunteer"}
+	b1 := e.do(admin, "POST", "/api/invitations", bad, "Idempotency-Key", "bad-1")
+	b2 := e.do(admin, "POST", "/api/invitations", bad, "Idempotency-Key", "bad-1")
+	if b1.status != http.StatusBadRequest || b2.body != b1.body {
+		t.Errorf("a refused request and its retry: %d %s / %d %s", b1.status, b1.body, b2.status, b2.body)
+	}
+	if r := e.do(admin, "POST", "/api/invitations", body, "Idempotency-Key", strings.Repeat("k", 300)); r.status != http.StatusBadRequest {
+		t.Errorf("an over-long key: %d %s, want 400", r.status, r.body)
+	}
+}
+
+func TestACoordinatorForgetsAPersonWhoThenCannotSignIn(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	coordinator, admin, volunteer := e.users[account.Coordinator], e.users[account.Admin], e.users[account.Volunteer]
+	conn, _, err := e.dialLive(volunteer.cookie, "http://presente.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if r := e.do(coordinator, "POST", "/api/subjects/"+volunteer.id.String()+"/forget", map[string]string{"reason": "Ana asked us"}); r.status != http.StatusBadRequest || r.errorCode() != "invalid_field" {
+		t.Errorf("a free-text reason: %d %s, want 400", r.status, r.body)
+	}
+	r := e.do(coordinator, "POST", "/api/subjects/"+volunteer.id.String()+"/forget", map[string]string{"reason": "asked"})
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"already_forgotten":false`) {
+		t.Fatalf("forget: %d %s", r.status, r.body)
+	}
+	if code := expectClosed(t, conn); code != 4001 {
+		t.Errorf("the forgotten person's live connection: close code %d, want 4001", code)
+	}
+	if r := e.do(nil, "POST", "/api/session", map[string]string{"email": volunteer.email, "password": testPassword}); r.status != http.StatusUnauthorized {
+		t.Errorf("a forgotten person signed in: %d %s", r.status, r.body)
+	}
+	got := e.do(admin, "GET", "/api/accounts/"+volunteer.id.String(), nil)
+	if got.status != http.StatusOK || strings.Contains(got.body, volunteer.email) || !strings.Contains(got.body, eventstore.Forgotten) {
+		t.Errorf("the forgotten account reads %d %s, want its email replaced by %s", got.status, got.body, eventstore.Forgotten)
+	}
+	if r := e.do(coordinator, "POST", "/api/subjects/"+volunteer.id.String()+"/forget", map[string]string{"reason": "asked"}); !strings.Contains(r.body, `"already_forgotten":true`) {
+		t.Errorf("forgetting twice: %d %s", r.status, r.body)
+	}
+}
+
+func TestALegalHoldIsPlacedAndLiftedWithAReason(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.users[account.Coordinator]
+	if r := e.do(c, "POST", "/api/retention/hold", nil); r.status != http.StatusBadRequest {
+		t.Errorf("a hold without a reason: %d %s, want 400", r.status, r.body)
+	}
+	r := e.do(c, "POST", "/api/retention/hold", map[string]string{"reason": "matter 2026-14"})
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"on_hold":true`) {
+		t.Fatalf("hold: %d %s", r.status, r.body)
+	}
+	if r := e.do(c, "POST", "/api/retention/hold", map[string]string{"reason": "again"}); r.status != http.StatusConflict {
+		t.Errorf("a second hold: %d %s, want 409", r.status, r.body)
+	}
+	if r := e.do(c, "POST", "/api/retention/release", map[string]string{"reason": "matter closed"}); r.status != http.StatusOK || !strings.Contains(r.body, `"on_hold":false`) {
+		t.Errorf("release: %d %s", r.status, r.body)
+	}
+}
+
+func TestLogsNeverHoldPersonalDataPasswordsOrTokens(t *testing.T) {
+	var buf bytes.Buffer
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&buf), zapcore.DebugLevel)
+	e := newEnv(t, envOptions{logger: zap.New(core)})
+	admin, coordinator := e.users[account.Admin], e.users[account.Coordinator]
+
+	unique := "Xochitl" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	email := strings.ToLower(unique) + "@example.org"
+	pw := "pw " + uuid.NewString()
+	token := e.invite(coordinator, email, account.Volunteer)
+	e.do(nil, "POST", "/api/invitations/lookup", map[string]string{"token": token})
+	e.do(nil, "POST", "/api/invitations/accept", map[string]string{"token": token, "password": pw})
+	in := e.do(nil, "POST", "/api/session", map[string]string{"email": email, "password": pw})
+	newcomer := &user{cookie: in.cookie}
+	e.do(nil, "POST", "/api/session", map[string]string{"email": email, "password": "wrong " + pw})
+	e.do(newcomer, "GET", "/api/session", nil)
+	e.do(newcomer, "POST", "/api/me/password", map[string]string{"current_password": pw, "new_password": pw + " changed"})
+	e.do(admin, "GET", "/api/accounts", nil)
+	e.do(admin, "GET", "/api/accounts/"+email, nil)                                     // personal data in a path
+	e.do(nil, "POST", "/api/session", `{"email": "`+email+`", "password": `+unique+`}`) // and in a malformed body
+	var whoami struct {
+		UserID string `json:"user_id"`
+	}
+	_ = json.Unmarshal([]byte(in.body), &whoami)
+	e.do(coordinator, "POST", "/api/subjects/"+whoami.UserID+"/forget", map[string]string{"reason": "asked"})
+	e.do(newcomer, "GET", "/api/session", nil)
+
+	logs := buf.String()
+	if !strings.Contains(logs, `"route"`) {
+		t.Fatalf("nothing was logged, so this test proves nothing:\n%s", logs)
+	}
+	_, sessionToken, _ := strings.Cut(in.cookie, "=")
+	for what, secret := range map[string]string{"name": unique, "email": email, "password": pw, "invitation token": token, "session token": sessionToken} {
+		if secret == "" {
+			t.Fatalf("the %s is empty: the flow above failed", what)
+		}
+		if strings.Contains(strings.ToLower(logs), strings.ToLower(secret)) {
+			t.Errorf("the logs contain the %s", what)
+		}
+	}
+}
+
+// Invitations expire: the lapsed ones are a retention source.
+func TestLapsedInvitationsAreDueForForgettingAfterTheirExpiry(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	admin := e.users[account.Admin]
+	lapsed := e.invite(admin, "never-came@example.org", account.Volunteer)
+	used := e.invite(admin, "came@example.org", account.Volunteer)
+	if r := e.do(nil, "POST", "/api/invitations/accept", map[string]string{"token": used, "password": "a long new password"}); r.status != http.StatusCreated {
+		t.Fatalf("accept: %d %s", r.status, r.body)
+	}
+	ctx := context.Background()
+	st, _, err := eventstore.LoadState(ctx, e.store, invitation.Decider, invitation.StreamID(lapsed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	due, err := e.accounts.LapsedInvitees(ctx, time.Now())
+	if err != nil || len(due) != 0 {
+		t.Fatalf("due before expiry = %v, %v; want none", due, err)
+	}
+	due, err = e.accounts.LapsedInvitees(ctx, st.ExpiresAt.Add(time.Second))
+	if err != nil || len(due) != 1 || due[0] != st.UserID {
+		t.Errorf("due after expiry = %v, %v; want only the lapsed invitee %s", due, err, st.UserID)
+	}
+}

@@ -1,0 +1,201 @@
+package web
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/presente-dispatch/presente/domain/account"
+	"github.com/presente-dispatch/presente/infra/accounts"
+	"github.com/presente-dispatch/presente/infra/sessions"
+)
+
+// Session cookies. The __Host- prefix makes browsers refuse the cookie
+// unless it is Secure, has Path=/ and no Domain, so no other site or
+// subdomain can set or read it. Browsers accept Secure cookies over TLS
+// and from loopback addresses only; a development server reached over
+// plain HTTP on a LAN address falls back to the unprefixed name.
+const (
+	sessionCookie         = "__Host-presente_session"
+	insecureSessionCookie = "presente_session"
+)
+
+// secure tells whether r reached Presente over TLS, directly or through a
+// proxy in front of an https public URL.
+func (s *Server) secure(r *http.Request) bool {
+	return r.TLS != nil || s.publicURL.Scheme == "https"
+}
+
+// secureCookies tells whether the session cookie may be Secure: over TLS,
+// or on a loopback host, which browsers treat as a secure context.
+func (s *Server) secureCookies(r *http.Request) bool {
+	if s.secure(r) {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	if host == "localhost" {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.IsLoopback()
+}
+
+// setSessionCookie hands the browser its session token.
+func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, token string) {
+	c := &http.Cookie{Name: insecureSessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if s.secureCookies(r) {
+		c.Name, c.Secure = sessionCookie, true
+	}
+	http.SetCookie(w, c)
+}
+
+// clearSessionCookie removes the session cookie from the browser.
+func (s *Server) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	for _, name := range []string{sessionCookie, insecureSessionCookie} {
+		if _, err := r.Cookie(name); err == nil {
+			http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+				Secure: name == sessionCookie, SameSite: http.SameSiteLaxMode})
+		}
+	}
+}
+
+// sessionToken returns the session token a request carries, if any.
+func sessionToken(r *http.Request) string {
+	for _, name := range []string{sessionCookie, insecureSessionCookie} {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// authenticate returns who sent r: nil when no live session comes with it.
+func (s *Server) authenticate(r *http.Request) (*accounts.Principal, error) {
+	token := sessionToken(r)
+	if token == "" {
+		return nil, nil
+	}
+	p, err := s.accounts.Authenticate(r.Context(), token)
+	if errors.Is(err, sessions.ErrInvalid) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Answers about who may call a route.
+var (
+	errUnauthenticated = &Error{Code: "unauthenticated", Message: "sign in first: this needs a live session"}
+	errForbidden       = &Error{Code: "forbidden", Message: "your role may not do this: ask a coordinator or an admin"}
+)
+
+// throttledError refuses a sign-in attempt made too soon after failures.
+type throttledError struct{ wait time.Duration }
+
+func (e *throttledError) Error() string { return "too many failed sign-ins" }
+
+// signInRequest is the body of POST /api/session.
+type signInRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// whoAmI describes the signed-in user.
+type whoAmI struct {
+	UserID string       `json:"user_id"`
+	Role   account.Role `json:"role"`
+	Email  string       `json:"email,omitempty"`
+}
+
+// handleSignIn serves POST /api/session: sign in with an email address and
+// password. It answers alike for an unknown address, a wrong password and
+// a deactivated account, and after repeated failures for an account or
+// from an address it answers 429 saying how long to wait.
+func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
+	var req signInRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	addr := clientAddr(r, s.trustedProxies)
+	if wait := s.throttle.wait(req.Email, addr); wait > 0 {
+		return &throttledError{wait: wait}
+	}
+	token, p, err := s.accounts.SignIn(r.Context(), req.Email, req.Password)
+	if errors.Is(err, accounts.ErrBadCredentials) {
+		s.throttle.failed(req.Email, addr)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	s.throttle.succeeded(req.Email)
+	s.setSessionCookie(w, r, token)
+	writeJSON(w, http.StatusOK, whoAmI{UserID: p.UserID.String(), Role: p.Role})
+	return nil
+}
+
+// handleWhoAmI serves GET /api/session: the signed-in user.
+func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	a, err := s.accounts.Account(r.Context(), p.UserID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, whoAmI{UserID: p.UserID.String(), Role: p.Role, Email: a.Email})
+	return nil
+}
+
+// handleSignOut serves DELETE /api/session: end this session, and close
+// the live connections it holds open.
+func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	if err := s.accounts.SignOut(r.Context(), *p); err != nil {
+		return err
+	}
+	s.hub.CloseSessions(p.SessionID)
+	s.clearSessionCookie(w, r)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// changePasswordRequest is the body of POST /api/me/password.
+type changePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// handleChangePassword serves POST /api/me/password: set a new password,
+// given the current one. Every other session of the user ends, and its
+// live connections close.
+func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	var req changePasswordRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	// A stolen session must not become a way to guess the password.
+	key := p.Actor()
+	addr := clientAddr(r, s.trustedProxies)
+	if wait := s.throttle.wait(key, addr); wait > 0 {
+		return &throttledError{wait: wait}
+	}
+	revoked, err := s.accounts.ChangePassword(r.Context(), *p, req.CurrentPassword, req.NewPassword)
+	if errors.Is(err, accounts.ErrWrongPassword) {
+		s.throttle.failed(key, addr)
+		return &Error{Code: "wrong_password", Field: "current_password", Message: err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	s.throttle.succeeded(key)
+	s.hub.CloseSessions(revoked...)
+	s.logger.Info("password changed; other sessions ended", zap.Int("sessions", len(revoked)))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,241 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/presente-dispatch/presente/domain/account"
+	"github.com/presente-dispatch/presente/domain/invitation"
+	"github.com/presente-dispatch/presente/domain/privacy"
+	"github.com/presente-dispatch/presente/domain/retention"
+	"github.com/presente-dispatch/presente/infra/accounts"
+	"github.com/presente-dispatch/presente/infra/eventstore"
+	"github.com/presente-dispatch/presente/infra/idempotency"
+	"github.com/presente-dispatch/presente/infra/keyring"
+	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
+	infraprivacy "github.com/presente-dispatch/presente/infra/privacy"
+	"github.com/presente-dispatch/presente/web/live"
+)
+
+// testPassword is every test account's password.
+const testPassword = "correct horse battery staple"
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// env is a whole web server over a fresh real database, with one signed-in
+// user per role.
+type env struct {
+	t        *testing.T
+	ts       *httptest.Server
+	server   *Server
+	pool     *pgxpool.Pool
+	store    *eventstore.Store
+	accounts *accounts.Service
+	hub      *live.Hub
+	throttle *clock
+	users    map[account.Role]*user
+}
+
+// user is a test account and its session cookie.
+type user struct {
+	id     uuid.UUID
+	email  string
+	cookie string // "name=value"
+}
+
+// envOptions adjust the server an env runs.
+type envOptions struct {
+	checks []Check
+	logger *zap.Logger
+	tls    bool
+	edit   func(*Config)
+	// noUsers skips creating and signing in the four test users.
+	noUsers bool
+}
+
+// testConfig wires real components over a fresh database.
+func testConfig(t *testing.T, e *env, opts envOptions) Config {
+	t.Helper()
+	ctx := context.Background()
+	e.pool = pgtest.NewPool(t)
+	master, err := keyring.ParseMasterKey(keyring.GenerateMasterKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := keyring.New(e.pool, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := eventstore.NewRegistry()
+	for _, ev := range slices.Concat(account.Events, invitation.Events, privacy.Events, retention.Events) {
+		if err := registry.Register(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.store, err = eventstore.New(e.pool, registry, eventstore.Options{Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.store.Close)
+	e.accounts, err = accounts.New(e.pool, e.store, master, accounts.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ret, err := infraprivacy.NewRetention(e.pool, e.store, infraprivacy.RetentionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := opts.logger
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	e.hub = live.New(live.Options{Logger: logger, AllowedOrigins: []string{"http://presente.test"},
+		Revalidate: e.accounts.Revalidate, RevalidateEvery: time.Hour})
+	t.Cleanup(func() { _ = e.hub.Shutdown(ctx) })
+	e.throttle = &clock{now: time.Date(2026, 11, 23, 6, 40, 0, 0, time.UTC)}
+	reg := prometheus.NewRegistry()
+	return Config{
+		Logger: logger, Checks: opts.checks, Gatherer: reg, Registerer: reg,
+		Accounts: e.accounts,
+		Forget: func(ctx context.Context, subject uuid.UUID, meta eventstore.Metadata) (bool, error) {
+			return infraprivacy.Forget(ctx, e.pool, e.store, subject, meta)
+		},
+		Retention:   ret,
+		Idempotency: idempotency.New(e.pool, master, idempotency.Options{}),
+		Hub:         e.hub,
+		PublicURL:   &url.URL{Scheme: "http", Host: "presente.test"},
+		Throttle:    ThrottleOptions{Clock: e.throttle.Now},
+	}
+}
+
+// newEnv starts a server and signs in one user per role.
+func newEnv(t *testing.T, opts envOptions) *env {
+	t.Helper()
+	e := &env{t: t, users: map[account.Role]*user{}}
+	cfg := testConfig(t, e, opts)
+	if opts.edit != nil {
+		opts.edit(&cfg)
+	}
+	s, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.server = s
+	if opts.tls {
+		e.ts = httptest.NewTLSServer(s)
+	} else {
+		e.ts = httptest.NewServer(s)
+	}
+	t.Cleanup(e.ts.Close)
+	if !opts.noUsers {
+		for _, role := range account.Roles {
+			e.users[role] = e.newUser(role)
+		}
+	}
+	return e
+}
+
+// newUser creates an account with role and signs it in.
+func (e *env) newUser(role account.Role) *user {
+	e.t.Helper()
+	u := &user{email: string(role) + "-" + uuid.NewString()[:8] + "@example.org"}
+	id, err := e.accounts.Create(context.Background(), accounts.NewAccount{Email: u.email, Role: role, Password: testPassword},
+		eventstore.Metadata{Actor: "system:test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	u.id = id
+	resp := e.do(nil, "POST", "/api/session", map[string]string{"email": u.email, "password": testPassword})
+	if resp.status != http.StatusOK {
+		e.t.Fatalf("sign in as %s: %d %s", role, resp.status, resp.body)
+	}
+	u.cookie = resp.cookie
+	return u
+}
+
+// answer is an HTTP response, read.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+	cookie string // the session cookie set, "name=value"
+}
+
+// errorCode is the answer's error code, if it is an error.
+func (a answer) errorCode() string {
+	var body struct{ Error Error }
+	_ = json.Unmarshal([]byte(a.body), &body)
+	return body.Error.Code
+}
+
+// do sends a request as u (anonymous when nil) with body as JSON.
+func (e *env) do(u *user, method, path string, body any, headers ...string) answer {
+	e.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, e.ts.URL+path, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if u != nil {
+		req.Header.Set("Cookie", u.cookie)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a := answer{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+	for _, c := range resp.Cookies() {
+		if (c.Name == sessionCookie || c.Name == insecureSessionCookie) && c.Value != "" {
+			a.cookie = c.Name + "=" + c.Value
+		}
+	}
+	return a
+}

@@ -1,0 +1,158 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/presente-dispatch/presente/domain/account"
+	"github.com/presente-dispatch/presente/infra/accounts"
+)
+
+// Permission says who may call a route. It is declared once per route, in
+// the table of Server.routes, and enforced before the handler runs; a route
+// declared without one makes NewServer fail, so no handler can forget it.
+type Permission struct {
+	public bool
+	roles  []account.Role
+	// self names a path parameter holding a user id: a signed-in user
+	// whose id it is may call the route whatever their role.
+	self string
+}
+
+// Public lets anyone call a route, signed in or not.
+var Public = Permission{public: true}
+
+// SignedIn lets every signed-in user call a route.
+var SignedIn = Permission{roles: account.Roles}
+
+// Roles lets signed-in users with one of roles call a route.
+func Roles(roles ...account.Role) Permission { return Permission{roles: roles} }
+
+// OrSelf also lets the user named by the path parameter param call the
+// route: volunteers act only on their own records.
+func (p Permission) OrSelf(param string) Permission {
+	p.self = param
+	return p
+}
+
+// declared tells whether the permission says anything at all.
+func (p Permission) declared() bool { return p.public || len(p.roles) > 0 || p.self != "" }
+
+// allows tells whether principal may call the route of r. The principal
+// is nil for an anonymous request.
+func (p Permission) allows(principal *accounts.Principal, r *http.Request) bool {
+	if p.public {
+		return true
+	}
+	if principal == nil {
+		return false
+	}
+	if slices.Contains(p.roles, principal.Role) {
+		return true
+	}
+	if p.self != "" {
+		id, err := uuid.Parse(r.PathValue(p.self))
+		return err == nil && id == principal.UserID
+	}
+	return false
+}
+
+// String describes the permission for errors and documentation.
+func (p Permission) String() string {
+	if p.public {
+		return "anyone"
+	}
+	names := make([]string, len(p.roles))
+	for i, r := range p.roles {
+		names[i] = string(r)
+	}
+	s := strings.Join(names, ", ")
+	if p.self != "" {
+		s += " or the user {" + p.self + "}"
+	}
+	return s
+}
+
+// handlerFunc is an API handler. It returns an error instead of writing
+// one, so that every error becomes an answer in one place (writeError).
+// The principal is nil on a public route called anonymously.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error
+
+// route is one entry of the API's route table.
+type route struct {
+	pattern    string // "METHOD /path", as net/http.ServeMux reads it
+	permission Permission
+	handler    handlerFunc
+	// retrySafe marks a state-changing route that is harmless to run
+	// twice (signing in or out), so Idempotency-Key is not needed there
+	// and a replayed answer could not carry what the retry needs (a new
+	// session cookie).
+	retrySafe bool
+}
+
+// method is the route's HTTP method.
+func (rt route) method() string { m, _, _ := strings.Cut(rt.pattern, " "); return m }
+
+// changesState tells whether the route's method may change state; those
+// routes get CSRF protection and Idempotency-Key handling.
+func (rt route) changesState() bool {
+	switch rt.method() {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// checkRoutes refuses a route table with a route lacking a permission or a
+// pattern without a method, so a mistake stops the server at start-up.
+func checkRoutes(routes []route) error {
+	seen := map[string]bool{}
+	for _, rt := range routes {
+		if !rt.permission.declared() {
+			return fmt.Errorf("route %q declares no permission: add one to the table in web/routes.go", rt.pattern)
+		}
+		if rt.method() == rt.pattern || rt.handler == nil {
+			return fmt.Errorf("route %q needs a method and a handler", rt.pattern)
+		}
+		if seen[rt.pattern] {
+			return fmt.Errorf("route %q is declared twice", rt.pattern)
+		}
+		seen[rt.pattern] = true
+	}
+	return nil
+}
+
+// routes is the API: every route, who may call it, and its handler.
+func (s *Server) routes() []route {
+	admin, coordinator := account.Admin, account.Coordinator
+	return []route{
+		{pattern: "POST /api/session", permission: Public, handler: s.handleSignIn, retrySafe: true},
+		{pattern: "GET /api/session", permission: SignedIn, handler: s.handleWhoAmI},
+		{pattern: "DELETE /api/session", permission: SignedIn, handler: s.handleSignOut, retrySafe: true},
+		{pattern: "POST /api/me/password", permission: SignedIn, handler: s.handleChangePassword},
+
+		{pattern: "GET /api/accounts", permission: Roles(admin), handler: s.handleListAccounts},
+		{pattern: "GET /api/accounts/{id}", permission: Roles(admin).OrSelf("id"), handler: s.handleGetAccount},
+		{pattern: "POST /api/accounts/{id}/role", permission: Roles(admin), handler: s.handleChangeRole},
+		{pattern: "POST /api/accounts/{id}/deactivate", permission: Roles(admin), handler: s.handleDeactivate},
+		{pattern: "POST /api/accounts/{id}/reactivate", permission: Roles(admin), handler: s.handleReactivate},
+		{pattern: "POST /api/accounts/{id}/revoke-sessions", permission: Roles(admin), handler: s.handleRevokeSessions},
+
+		{pattern: "POST /api/invitations", permission: Roles(admin, coordinator), handler: s.handleInvite},
+		{pattern: "GET /api/invitations", permission: Roles(admin, coordinator), handler: s.handleListInvitations},
+		{pattern: "POST /api/invitations/{id}/revoke", permission: Roles(admin, coordinator), handler: s.handleRevokeInvitation},
+		{pattern: "POST /api/invitations/lookup", permission: Public, handler: s.handleLookupInvitation},
+		{pattern: "POST /api/invitations/accept", permission: Public, handler: s.handleAcceptInvitation},
+
+		{pattern: "POST /api/subjects/{id}/forget", permission: Roles(coordinator), handler: s.handleForget},
+		{pattern: "GET /api/retention", permission: Roles(coordinator), handler: s.handleRetentionStatus},
+		{pattern: "POST /api/retention/hold", permission: Roles(coordinator), handler: s.handlePlaceHold},
+		{pattern: "POST /api/retention/release", permission: Roles(coordinator), handler: s.handleLiftHold},
+
+		{pattern: "GET /api/live", permission: SignedIn, handler: s.handleLive},
+	}
+}

@@ -249,3 +249,42 @@ func TestLapsedInvitationsAreDueForForgettingAfterTheirExpiry(t *testing.T) {
 		t.Errorf("due after expiry = %v, %v; want only the lapsed invitee %s", due, err, st.UserID)
 	}
 }
+
+// TestSubpoenaDrillThroughTheAPI plays the threat model end to end: a
+// person is invited (with an Idempotency-Key, so the answer holding their
+// address is kept), joins, signs in and is forgotten; a dump of the
+// database before and after holds neither their address, their password,
+// the invitation link's token nor their session token, in any encoding.
+func TestSubpoenaDrillThroughTheAPI(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	coordinator := e.users[account.Coordinator]
+	email := "xochitl.nunez." + strings.ReplaceAll(uuid.NewString()[:8], "-", "") + "@example.org"
+	pw := "subpoena drill " + uuid.NewString()
+	r := e.do(coordinator, "POST", "/api/invitations", map[string]any{"email": email, "role": "volunteer"}, "Idempotency-Key", "drill-1")
+	if r.status != http.StatusCreated {
+		t.Fatalf("invite: %d %s", r.status, r.body)
+	}
+	var created struct{ Link string }
+	_ = json.Unmarshal([]byte(r.body), &created)
+	token := created.Link[strings.Index(created.Link, "#")+1:]
+	accept := e.do(nil, "POST", "/api/invitations/accept", map[string]string{"token": token, "password": pw}, "Idempotency-Key", "drill-2")
+	if accept.status != http.StatusCreated {
+		t.Fatalf("accept: %d %s", accept.status, accept.body)
+	}
+	in := e.do(nil, "POST", "/api/session", map[string]string{"email": email, "password": pw})
+	if in.status != http.StatusOK {
+		t.Fatalf("sign in: %d %s", in.status, in.body)
+	}
+	_, session, _ := strings.Cut(in.cookie, "=")
+	secrets := map[string]string{"email": email, "password": pw, "invitation token": token, "session token": session}
+	pgtestAssertAbsent(t, "before forgetting", e.dbURL, secrets)
+
+	var who struct {
+		UserID string `json:"user_id"`
+	}
+	_ = json.Unmarshal([]byte(accept.body), &who)
+	if r := e.do(coordinator, "POST", "/api/subjects/"+who.UserID+"/forget", map[string]string{"reason": "asked"}, "Idempotency-Key", "drill-3"); r.status != http.StatusOK {
+		t.Fatalf("forget: %d %s", r.status, r.body)
+	}
+	pgtestAssertAbsent(t, "after forgetting", e.dbURL, secrets)
+}

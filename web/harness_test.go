@@ -54,6 +54,7 @@ type env struct {
 	t        *testing.T
 	ts       *httptest.Server
 	server   *Server
+	dbURL    string
 	pool     *pgxpool.Pool
 	store    *eventstore.Store
 	accounts *accounts.Service
@@ -83,7 +84,8 @@ type envOptions struct {
 func testConfig(t *testing.T, e *env, opts envOptions) Config {
 	t.Helper()
 	ctx := context.Background()
-	e.pool = pgtest.NewPool(t)
+	e.dbURL = pgtest.NewDatabase(t)
+	e.pool = pgtest.NewPoolFor(t, e.dbURL)
 	master, err := keyring.ParseMasterKey(keyring.GenerateMasterKey())
 	if err != nil {
 		t.Fatal(err)
@@ -238,4 +240,14 @@ func (e *env) do(u *user, method, path string, body any, headers ...string) answ
 		}
 	}
 	return a
+}
+
+// pgtestAssertAbsent dumps the database and checks that no secret is in it.
+func pgtestAssertAbsent(t *testing.T, when, dbURL string, secrets map[string]string) {
+	t.Helper()
+	dump := pgtest.Dump(t, dbURL)
+	if !bytes.Contains(dump, []byte("pii:v1:")) {
+		t.Fatalf("%s: the dump holds no sealed personal data at all, so it proves nothing", when)
+	}
+	pgtest.AssertAbsent(t, when, dump, secrets)
 }

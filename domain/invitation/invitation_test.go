@@ -64,7 +64,7 @@ func TestInvitationRules(t *testing.T) {
 		{name: "an invitation to an unknown role is refused",
 			when: create(account.Admin, "root"), wantAs: &invalid},
 		{name: "an invitation to a malformed email is refused",
-			when: invitation.Create{InvitationID: inviteID, UserID: userID, Email: "rosa", Role: account.Volunteer, InviterRole: account.Admin, Now: now},
+			when:   invitation.Create{InvitationID: inviteID, UserID: userID, Email: "rosa", Role: account.Volunteer, InviterRole: account.Admin, Now: now},
 			wantAs: &invalid},
 		{name: "an invitation cannot be created twice",
 			given: []domain.Event{created(account.Volunteer)},

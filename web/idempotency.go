@@ -29,7 +29,7 @@ func idempotencyScope(p *accounts.Principal) string {
 	if p == nil {
 		return anonymousScope
 	}
-	return p.Actor()
+	return idempotency.UserScope(p.UserID)
 }
 
 // capture records what a handler answers, to store it for retries.

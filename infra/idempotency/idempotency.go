@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -299,6 +300,10 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	}
 	return tag.RowsAffected(), nil
 }
+
+// UserScope is the scope of a signed-in user's keys: one user's keys never
+// collide with another's, and forgetting a user deletes their scope.
+func UserScope(userID uuid.UUID) string { return "user:" + userID.String() }
 
 // deleteScopeSQL removes every row of a scope.
 const deleteScopeSQL = `DELETE FROM idempotency_keys WHERE scope = $1`

@@ -21,6 +21,7 @@ import (
 	privacydomain "github.com/presente-dispatch/presente/domain/privacy"
 	"github.com/presente-dispatch/presente/infra/credentials"
 	"github.com/presente-dispatch/presente/infra/eventstore"
+	"github.com/presente-dispatch/presente/infra/idempotency"
 	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/sessions"
 )
@@ -63,6 +64,11 @@ func Forget(ctx context.Context, pool *pgxpool.Pool, store *eventstore.Store, su
 		return already, fmt.Errorf("the key is destroyed, but: %w", err)
 	}
 	if err := sessions.DeleteUser(ctx, pool, subject); err != nil {
+		return already, fmt.Errorf("the key is destroyed, but: %w", err)
+	}
+	// Answers kept for their retries are sealed under the master key, not
+	// the person's own key: delete them.
+	if err := idempotency.DeleteScope(ctx, pool, idempotency.UserScope(subject)); err != nil {
 		return already, fmt.Errorf("the key is destroyed, but: %w", err)
 	}
 	if _, err := eventstore.Execute(ctx, store, privacydomain.Decider, privacydomain.StreamID(subject),

@@ -21,6 +21,7 @@ import (
 	"github.com/presente-dispatch/presente/domain/retention"
 	"github.com/presente-dispatch/presente/infra/credentials"
 	"github.com/presente-dispatch/presente/infra/eventstore"
+	"github.com/presente-dispatch/presente/infra/idempotency"
 	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
 	"github.com/presente-dispatch/presente/infra/privacy"
@@ -498,6 +499,13 @@ func TestForgetShredsTheSubjectAndUnlinksTheirAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keep := idempotency.New(e.pool, e.master, idempotency.Options{})
+	if _, err := keep.Begin(ctx, idempotency.UserScope(user), "retry-1", []byte("fingerprint")); err != nil {
+		t.Fatal(err)
+	}
+	if err := keep.Complete(ctx, idempotency.UserScope(user), "retry-1", idempotency.Response{Status: 201, Body: []byte(`{"name":"Ana"}`)}); err != nil {
+		t.Fatal(err)
+	}
 	meta := eventstore.Metadata{Actor: "user:coordinator", Reason: string(privacydomain.ReasonAsked)}
 
 	for _, bad := range []eventstore.Metadata{
@@ -531,6 +539,9 @@ func TestForgetShredsTheSubjectAndUnlinksTheirAccount(t *testing.T) {
 	}
 	if _, err := sessionStore.Lookup(ctx, token); !errors.Is(err, sessions.ErrInvalid) {
 		t.Errorf("after Forget the session still works: %v", err)
+	}
+	if replay, err := keep.Begin(ctx, idempotency.UserScope(user), "retry-1", []byte("fingerprint")); err != nil || replay != nil {
+		t.Errorf("after Forget a kept answer of theirs replays: %+v, %v", replay, err)
 	}
 	recs := e.forgettings(t, user)
 	if len(recs) != 1 || recs[0].Metadata.Actor != "user:coordinator" || recs[0].Metadata.Reason != "asked" {

@@ -37,7 +37,9 @@ type server struct {
 	hub      *live.Hub
 	http     *http.Server
 	listener net.Listener
-	serveErr chan error
+	// publicURL is where people reach the server.
+	publicURL *url.URL
+	serveErr  chan error
 	// stopJobs ends the background jobs; jobsDone closes when they have.
 	stopJobs context.CancelFunc
 	jobsDone chan struct{}
@@ -124,6 +126,7 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 		publicURL = &url.URL{Scheme: "http", Host: fmt.Sprintf("localhost:%d", port)}
 		origins = append(origins, fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("http://[::1]:%d", port))
 	}
+	s.publicURL = publicURL
 	s.hub = live.New(live.Options{
 		Logger:         logger.Named("live"),
 		AllowedOrigins: append([]string{web.Origin(publicURL)}, origins...),
@@ -289,7 +292,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		logger.Error("cannot start", zap.Error(err))
 		return &failure{code: exitFailure}
 	}
-	logger.Info("serving", zap.String("url", "http://"+s.Addr()), zap.String("env", cfg.Env))
+	logger.Info("serving", zap.String("listen", s.Addr()), zap.String("url", s.publicURL.String()), zap.String("env", cfg.Env))
 
 	select {
 	case <-ctx.Done():

@@ -154,5 +154,6 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/retention/release", permission: Roles(coordinator), handler: s.handleLiftHold},
 
 		{pattern: "GET /api/live", permission: SignedIn, handler: s.handleLive},
+		{pattern: "GET /api/openapi.yaml", permission: Public, handler: s.handleOpenAPI},
 	}
 }

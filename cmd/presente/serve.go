@@ -292,7 +292,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		logger.Error("cannot start", zap.Error(err))
 		return &failure{code: exitFailure}
 	}
-	logger.Info("serving", zap.String("listen", s.Addr()), zap.String("url", s.publicURL.String()), zap.String("env", cfg.Env))
+	logger.Info("serving", zap.String("url", "http://"+s.Addr()), zap.String("public_url", s.publicURL.String()), zap.String("env", cfg.Env))
 
 	select {
 	case <-ctx.Done():

@@ -76,6 +76,9 @@ func (s *Server) handleChangeRole(w http.ResponseWriter, r *http.Request, p *acc
 	if err := s.accounts.ChangeRole(r.Context(), *p, id, req.Role, req.Reason); err != nil {
 		return err
 	}
+	// Live connections carry the role they opened with: close them, and
+	// the client reconnects with the new one.
+	s.hub.CloseUser(id)
 	return s.writeAccount(w, r, id)
 }
 

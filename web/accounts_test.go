@@ -16,6 +16,7 @@ import (
 
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/invitation"
+	"github.com/presente-dispatch/presente/infra/accounts"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 )
 
@@ -62,8 +63,13 @@ func TestAnInviteeSetsAPasswordOnceAndSignsInWithTheInvitedRole(t *testing.T) {
 	if in.status != http.StatusOK || !strings.Contains(in.body, `"role":"volunteer"`) {
 		t.Errorf("sign in as the invitee: %d %s", in.status, in.body)
 	}
-	if r := e.do(coordinator, "POST", "/api/invitations", map[string]any{"email": email, "role": "volunteer"}); r.status != http.StatusConflict {
-		t.Errorf("inviting an address that has an account: %d %s, want 409", r.status, r.body)
+	// Inviting an address that has an account answers like any other
+	// invitation (a coordinator may not learn who has one); its invitee
+	// is told on accepting.
+	second := e.invite(coordinator, email, account.Dispatcher)
+	r := e.do(nil, "POST", "/api/invitations/accept", map[string]string{"token": second, "password": "yet another password"})
+	if r.status != http.StatusConflict || r.errorCode() != "address_has_account" {
+		t.Errorf("accepting an invitation to an address that has an account: %d %s, want 409 address_has_account", r.status, r.body)
 	}
 }
 
@@ -148,11 +154,18 @@ func TestACoordinatorForgetsAPersonWhoThenCannotSignIn(t *testing.T) {
 		t.Errorf("a free-text reason: %d %s, want 400", r.status, r.body)
 	}
 	r := e.do(coordinator, "POST", "/api/subjects/"+volunteer.id.String()+"/forget", map[string]string{"reason": "asked"})
-	if r.status != http.StatusOK || !strings.Contains(r.body, `"already_forgotten":false`) {
-		t.Fatalf("forget: %d %s", r.status, r.body)
+	if r.status != http.StatusConflict || r.errorCode() != "account_active" {
+		t.Fatalf("forgetting the holder of an active account: %d %s, want 409 account_active", r.status, r.body)
+	}
+	if r := e.do(admin, "POST", "/api/accounts/"+volunteer.id.String()+"/deactivate", nil); r.status != http.StatusOK {
+		t.Fatalf("deactivate: %d %s", r.status, r.body)
 	}
 	if code := expectClosed(t, conn); code != 4001 {
-		t.Errorf("the forgotten person's live connection: close code %d, want 4001", code)
+		t.Errorf("the deactivated person's live connection: close code %d, want 4001", code)
+	}
+	r = e.do(coordinator, "POST", "/api/subjects/"+volunteer.id.String()+"/forget", map[string]string{"reason": "asked"})
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"already_forgotten":false`) {
+		t.Fatalf("forget: %d %s", r.status, r.body)
 	}
 	if r := e.do(nil, "POST", "/api/session", map[string]string{"email": volunteer.email, "password": testPassword}); r.status != http.StatusUnauthorized {
 		t.Errorf("a forgotten person signed in: %d %s", r.status, r.body)
@@ -208,7 +221,10 @@ func TestLogsNeverHoldPersonalDataPasswordsOrTokens(t *testing.T) {
 		UserID string `json:"user_id"`
 	}
 	_ = json.Unmarshal([]byte(in.body), &whoami)
-	e.do(coordinator, "POST", "/api/subjects/"+whoami.UserID+"/forget", map[string]string{"reason": "asked"})
+	e.do(admin, "POST", "/api/accounts/"+whoami.UserID+"/deactivate", map[string]string{"reason": "left"})
+	if r := e.do(coordinator, "POST", "/api/subjects/"+whoami.UserID+"/forget", map[string]string{"reason": "asked"}); r.status != http.StatusOK {
+		t.Fatalf("forget: %d %s", r.status, r.body)
+	}
 	e.do(newcomer, "GET", "/api/session", nil)
 
 	logs := buf.String()
@@ -283,8 +299,72 @@ func TestSubpoenaDrillThroughTheAPI(t *testing.T) {
 		UserID string `json:"user_id"`
 	}
 	_ = json.Unmarshal([]byte(accept.body), &who)
+	if r := e.do(e.users[account.Admin], "POST", "/api/accounts/"+who.UserID+"/deactivate", nil); r.status != http.StatusOK {
+		t.Fatalf("deactivate: %d %s", r.status, r.body)
+	}
 	if r := e.do(coordinator, "POST", "/api/subjects/"+who.UserID+"/forget", map[string]string{"reason": "asked"}, "Idempotency-Key", "drill-3"); r.status != http.StatusOK {
 		t.Fatalf("forget: %d %s", r.status, r.body)
 	}
 	pgtestAssertAbsent(t, "after forgetting", e.dbURL, secrets)
+}
+
+func TestAnAcceptanceThatFailedAfterOpeningTheAccountIsCompletedByARetry(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	token := e.invite(e.users[account.Admin], "halfway@example.org", account.Volunteer)
+	st, _, err := eventstore.LoadState(ctx, e.store, invitation.Decider, invitation.StreamID(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first attempt opened the account, then failed before marking
+	// the invitation used.
+	if _, err := e.accounts.Create(ctx, accounts.NewAccount{UserID: st.UserID, Email: "halfway@example.org", Role: account.Volunteer,
+		Password: "the first password"}, eventstore.Metadata{Actor: "user:" + st.UserID.String()}); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := e.accounts.LapsedInvitees(ctx, st.ExpiresAt.Add(time.Hour)); err != nil || len(due) != 0 {
+		t.Errorf("a pending invitation whose account is open is due for forgetting: %v, %v", due, err)
+	}
+	r := e.do(nil, "POST", "/api/invitations/accept", map[string]string{"token": token, "password": "the retry's password"})
+	if r.status != http.StatusCreated || !strings.Contains(r.body, st.UserID.String()) {
+		t.Fatalf("the retry: %d %s, want 201 for the account already opened", r.status, r.body)
+	}
+	if after, _, _ := eventstore.LoadState(ctx, e.store, invitation.Decider, invitation.StreamID(token)); after.Status != invitation.AcceptedState {
+		t.Errorf("after the retry the invitation is %s, want accepted", after.Status)
+	}
+	if r := e.do(nil, "POST", "/api/session", map[string]string{"email": "halfway@example.org", "password": "the first password"}); r.status != http.StatusOK {
+		t.Errorf("signing in with the password set first: %d %s", r.status, r.body)
+	}
+}
+
+func TestARoleChangeClosesTheLiveConnectionsOpenedWithTheOldRole(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	dispatcher := e.users[account.Dispatcher]
+	conn, _, err := e.dialLive(dispatcher.cookie, "http://presente.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := e.do(e.users[account.Admin], "POST", "/api/accounts/"+dispatcher.id.String()+"/role", map[string]string{"role": "volunteer", "reason": "steps back"})
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"role":"volunteer"`) {
+		t.Fatalf("change role: %d %s", r.status, r.body)
+	}
+	expectClosed(t, conn)
+	again, _, err := e.dialLive(dispatcher.cookie, "http://presente.test")
+	if err != nil {
+		t.Fatalf("reconnecting after the role change: %v", err)
+	}
+	defer again.Close()
+	if _, hello, err := again.ReadMessage(); err != nil || !strings.Contains(string(hello), `"role":"volunteer"`) {
+		t.Errorf("hello after reconnecting = %s, %v; want the new role", hello, err)
+	}
+}
+
+func TestAnIdOfAnotherKindIsNotFound(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	token := e.invite(e.users[account.Admin], "kind@example.org", account.Volunteer)
+	r := e.do(e.users[account.Admin], "GET", "/api/accounts/"+invitation.StreamID(token).String(), nil)
+	if r.status != http.StatusNotFound {
+		t.Errorf("an invitation's id as an account: %d %s, want 404", r.status, r.body)
+	}
 }

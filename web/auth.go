@@ -125,19 +125,17 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request, _ *account
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	addr := clientAddr(r, s.trustedProxies)
-	if wait := s.throttle.wait(req.Email, addr); wait > 0 {
+	try, wait := s.throttle.begin(req.Email, clientAddr(r, s.trustedProxies))
+	if try == nil {
 		return &throttledError{wait: wait}
 	}
 	token, p, err := s.accounts.SignIn(r.Context(), req.Email, req.Password)
-	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.throttle.failed(req.Email, addr)
-		return err
-	}
 	if err != nil {
+		// A wrong password keeps its tokens taken; so does any other
+		// failure, which costs an honest user one try.
 		return err
 	}
-	s.throttle.succeeded(req.Email)
+	try.succeeded()
 	s.setSessionCookie(w, r, token)
 	writeJSON(w, http.StatusOK, whoAmI{UserID: p.UserID.String(), Role: p.Role})
 	return nil
@@ -180,20 +178,18 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, p 
 		return err
 	}
 	// A stolen session must not become a way to guess the password.
-	key := p.Actor()
-	addr := clientAddr(r, s.trustedProxies)
-	if wait := s.throttle.wait(key, addr); wait > 0 {
+	try, wait := s.throttle.begin(p.Actor(), clientAddr(r, s.trustedProxies))
+	if try == nil {
 		return &throttledError{wait: wait}
 	}
 	revoked, err := s.accounts.ChangePassword(r.Context(), *p, req.CurrentPassword, req.NewPassword)
 	if errors.Is(err, accounts.ErrWrongPassword) {
-		s.throttle.failed(key, addr)
 		return &Error{Code: "wrong_password", Field: "current_password", Message: err.Error()}
 	}
 	if err != nil {
 		return err
 	}
-	s.throttle.succeeded(key)
+	try.succeeded()
 	s.hub.CloseSessions(revoked...)
 	s.logger.Info("password changed; other sessions ended", zap.Int("sessions", len(revoked)))
 	w.WriteHeader(http.StatusNoContent)

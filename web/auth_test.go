@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -450,5 +451,57 @@ func TestAPIResponsesCarryTheCSPAndNoStore(t *testing.T) {
 		if got := r.header.Get("Cache-Control"); got != "no-store" {
 			t.Errorf("%d answer: Cache-Control %q", r.status, got)
 		}
+	}
+}
+
+func TestConcurrentGuessesCannotOutrunTheThrottle(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	email := e.users[account.Volunteer].email
+	const guesses = 30
+	codes := make(chan int, guesses)
+	var wg sync.WaitGroup
+	for i := range guesses {
+		wg.Go(func() {
+			body := fmt.Sprintf(`{"email":%q,"password":"concurrent guess %d"}`, email, i)
+			req, _ := http.NewRequest("POST", e.ts.URL+"/api/session", strings.NewReader(body))
+			resp, err := e.ts.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	checked := 0
+	for code := range codes {
+		switch code {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+		default:
+			t.Errorf("a guess got %d", code)
+		}
+	}
+	if checked > 5 {
+		t.Errorf("%d concurrent guesses had their password checked, want at most the burst of 5", checked)
+	}
+}
+
+func TestAThrottledAnswerIsNotKeptForTheRetry(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	u := e.users[account.Dispatcher]
+	for i := range 5 {
+		e.do(u, "POST", "/api/me/password", map[string]string{"current_password": fmt.Sprintf("wrong guess %d!!", i), "new_password": "a new long password"})
+	}
+	body := map[string]string{"current_password": testPassword, "new_password": "a new long password"}
+	if r := e.do(u, "POST", "/api/me/password", body, "Idempotency-Key", "k1"); r.status != http.StatusTooManyRequests {
+		t.Fatalf("sixth attempt: %d %s, want 429", r.status, r.body)
+	}
+	e.throttle.Advance(time.Minute)
+	if r := e.do(u, "POST", "/api/me/password", body, "Idempotency-Key", "k1"); r.status != http.StatusNoContent {
+		t.Errorf("the retry after waiting: %d %s, want 204, not the kept 429", r.status, r.body)
 	}
 }

@@ -48,6 +48,8 @@ var domainAnswers = []struct {
 	{accounts.ErrBadCredentials, http.StatusUnauthorized, "bad_credentials"},
 	{sessions.ErrInvalid, http.StatusUnauthorized, "unauthenticated"},
 	{accounts.ErrEmailTaken, http.StatusConflict, "email_taken"},
+	{accounts.ErrAddressHasAccount, http.StatusConflict, "address_has_account"},
+	{accounts.ErrBusy, http.StatusServiceUnavailable, "busy"},
 	{accounts.ErrSelf, http.StatusConflict, "own_account"},
 	{account.ErrNotFound, http.StatusNotFound, "not_found"},
 	{account.ErrAlreadyRegistered, http.StatusConflict, "already_exists"},
@@ -75,6 +77,7 @@ func errorStatus(err error) (int, *Error) {
 		invalid    *account.InvalidError
 		retInvalid *retention.InvalidError
 		throttled  *throttledError
+		streamType *eventstore.StreamTypeError
 	)
 	for _, a := range domainAnswers {
 		if errors.Is(err, a.err) {
@@ -90,6 +93,11 @@ func errorStatus(err error) (int, *Error) {
 		return http.StatusForbidden, errForbidden
 	case errors.Is(err, errCrossOrigin):
 		return http.StatusForbidden, errCrossOrigin
+	case errors.Is(err, errActiveAccount):
+		return http.StatusConflict, errActiveAccount
+	case errors.As(err, &streamType):
+		// An id of something else where an account or invitation was meant.
+		return http.StatusNotFound, &Error{Code: "not_found", Message: "no such " + streamType.Want + ": check the id"}
 	case errors.As(err, &throttled):
 		n := retryAfterSeconds(throttled.wait)
 		return http.StatusTooManyRequests, &Error{Code: "too_many_attempts",

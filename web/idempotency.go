@@ -32,6 +32,16 @@ func idempotencyScope(p *accounts.Principal) string {
 	return idempotency.UserScope(p.UserID)
 }
 
+// retryable tells whether an answer asks for the request to be tried
+// again, so that it must not be kept for replay.
+func retryable(status int) bool {
+	switch status {
+	case 0, http.StatusConflict, http.StatusTooEarly, http.StatusTooManyRequests, statusClientClosed:
+		return true
+	}
+	return status >= 500
+}
+
 // capture records what a handler answers, to store it for retries.
 type capture struct {
 	http.ResponseWriter
@@ -105,8 +115,9 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, p *accounts.
 	}
 	// Store or release even if the client has gone: the retry is coming.
 	ctx := context.WithoutCancel(r.Context())
-	if c.status >= 500 || c.status == statusClientClosed || c.status == 0 {
-		// The server failed, not the request: a retry should run again.
+	if retryable(c.status) {
+		// The server failed or asked the client to come back (a conflict,
+		// a throttle): the retry must run again, not replay this answer.
 		if err := s.idempotency.Release(ctx, scope, key); err != nil {
 			s.logger.Warn("release an idempotency key", zap.String("route", r.Pattern), zap.Error(err))
 		}

@@ -32,6 +32,11 @@ func (s *Server) handleForget(w http.ResponseWriter, r *http.Request, p *account
 	if !req.Reason.Valid() {
 		return &Error{Code: "invalid_field", Field: "reason", Message: privacy.ErrInvalidReason.Error()}
 	}
+	// Forgetting someone who still works here would lock them out behind
+	// the admins' backs: their account is closed first, by an admin.
+	if a, err := s.accounts.Account(r.Context(), id); err == nil && a.Active {
+		return errActiveAccount
+	}
 	already, err := s.forget(r.Context(), id, p.Meta(string(req.Reason)))
 	if err != nil {
 		return err
@@ -40,6 +45,10 @@ func (s *Server) handleForget(w http.ResponseWriter, r *http.Request, p *account
 	writeJSON(w, http.StatusOK, map[string]any{"subject_id": id, "already_forgotten": already})
 	return nil
 }
+
+// errActiveAccount refuses to forget the holder of an active account.
+var errActiveAccount = &Error{Code: "account_active",
+	Message: "this person has an active account: an admin deactivates it first, then they can be forgotten"}
 
 // retentionStatus answers GET /api/retention.
 type retentionStatus struct {

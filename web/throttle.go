@@ -37,6 +37,7 @@ type throttle struct {
 	opts      ThrottleOptions
 	accounts  map[[32]byte]*rate.Limiter
 	addresses map[netip.Prefix]*rate.Limiter
+	lastSweep time.Time
 }
 
 // maxTracked bounds each map; past it, buckets that have refilled are
@@ -68,20 +69,46 @@ func accountKey(email string) [32]byte {
 	return sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
 }
 
-// wait returns how long the account and address must wait before another
-// attempt; zero when they may try now.
-func (t *throttle) wait(email string, addr netip.Prefix) time.Duration {
+// attempt is one sign-in attempt holding a token from its account's and
+// its address's buckets.
+type attempt struct {
+	t       *throttle
+	account [32]byte
+	address *rate.Reservation
+}
+
+// begin takes a token from the account's and the address's buckets before
+// the password is checked, so concurrent guesses cannot all slip through
+// between a check and its count. When either bucket is empty it takes
+// nothing and returns how long to wait.
+func (t *throttle) begin(key string, addr netip.Prefix) (*attempt, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.opts.Clock()
-	var d time.Duration
-	if l, ok := t.accounts[accountKey(email)]; ok {
-		d = max(d, delay(l, now))
+	a := &attempt{t: t, account: accountKey(key)}
+	acc, ok := bucketIn(t, t.accounts, a.account, now, t.opts.AccountEvery, t.opts.AccountBurst)
+	if !ok {
+		return nil, t.opts.AddressEvery
 	}
-	if l, ok := t.addresses[addr]; ok {
-		d = max(d, delay(l, now))
+	adr, ok := bucketIn(t, t.addresses, addr, now, t.opts.AddressEvery, t.opts.AddressBurst)
+	if !ok {
+		return nil, t.opts.AddressEvery
 	}
-	return d
+	if wait := max(delay(acc, now), delay(adr, now)); wait > 0 {
+		return nil, wait
+	}
+	acc.AllowN(now, 1)
+	a.address = adr.ReserveN(now, 1)
+	return a, 0
+}
+
+// succeeded gives the tokens back: the holder knows the password, so the
+// account's failures are forgotten and the address is not charged.
+func (a *attempt) succeeded() {
+	a.t.mu.Lock()
+	defer a.t.mu.Unlock()
+	delete(a.t.accounts, a.account)
+	a.address.CancelAt(a.t.opts.Clock())
 }
 
 // delay is how long until the bucket holds one token.
@@ -93,36 +120,34 @@ func delay(l *rate.Limiter, now time.Time) time.Duration {
 	return time.Duration((1 - tokens) / float64(l.Limit()) * float64(time.Second))
 }
 
-// failed records a failed sign-in.
-func (t *throttle) failed(email string, addr netip.Prefix) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.opts.Clock()
-	take(t.accounts, accountKey(email), now, t.opts.AccountEvery, t.opts.AccountBurst)
-	take(t.addresses, addr, now, t.opts.AddressEvery, t.opts.AddressBurst)
-}
+// sweepEvery bounds how often a full map is swept, so a flood of new keys
+// cannot make every attempt scan the whole map.
+const sweepEvery = 10 * time.Second
 
-// succeeded forgets an account's failures: its holder knows the password.
-func (t *throttle) succeeded(email string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.accounts, accountKey(email))
-}
-
-func take[K comparable](m map[K]*rate.Limiter, k K, now time.Time, every time.Duration, burst int) {
-	l, ok := m[k]
-	if !ok {
-		if len(m) >= maxTracked {
-			for key, old := range m {
-				if old.TokensAt(now) >= float64(old.Burst()) {
-					delete(m, key)
-				}
+// bucketIn returns k's bucket, making it if needed. When the map is full
+// and a sweep of refilled buckets frees no room, it refuses (ok false):
+// under such a flood new keys wait rather than go unthrottled.
+func bucketIn[K comparable](t *throttle, m map[K]*rate.Limiter, k K, now time.Time, every time.Duration, burst int) (*rate.Limiter, bool) {
+	if l, ok := m[k]; ok {
+		return l, true
+	}
+	if len(m) >= maxTracked {
+		if now.Sub(t.lastSweep) < sweepEvery {
+			return nil, false
+		}
+		t.lastSweep = now
+		for key, old := range m {
+			if old.TokensAt(now) >= float64(old.Burst()) {
+				delete(m, key)
 			}
 		}
-		l = rate.NewLimiter(rate.Every(every), burst)
-		m[k] = l
+		if len(m) >= maxTracked {
+			return nil, false
+		}
 	}
-	l.AllowN(now, 1)
+	l := rate.NewLimiter(rate.Every(every), burst)
+	m[k] = l
+	return l, true
 }
 
 // retryAfterSeconds rounds a wait up to whole seconds, at least one.

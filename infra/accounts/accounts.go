@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,8 +39,8 @@ var (
 	// ErrWrongPassword refuses a password change whose current password
 	// is wrong.
 	ErrWrongPassword = errors.New("the current password is not right")
-	// ErrEmailTaken refuses an invitation to an address that already has
-	// an account. Only staff who may invite see it.
+	// ErrEmailTaken refuses a new account (from the command line or the
+	// demo) whose address another account already uses.
 	ErrEmailTaken = errors.New("an account already uses this email address: it needs no invitation")
 	// ErrSelf refuses an admin's action on their own account that would
 	// lock them out (deactivating or demoting themselves).
@@ -67,6 +68,9 @@ type Options struct {
 	Sessions sessions.Options
 	// Clock gives the time; time.Now when nil.
 	Clock func() time.Time
+	// HashSlots bounds concurrent argon2id runs; GOMAXPROCS (at least 2)
+	// when zero.
+	HashSlots int
 }
 
 // Service is the accounts service.
@@ -79,6 +83,8 @@ type Service struct {
 	// dummyHash is verified against when an address has no account, so
 	// an unknown address takes as long to refuse as a wrong password.
 	dummyHash string
+	// slots bounds concurrent password hashing (see slot).
+	slots chan struct{}
 }
 
 // New returns the accounts service. The store must have the account and
@@ -94,6 +100,10 @@ func New(pool *pgxpool.Pool, store *eventstore.Store, master keyring.MasterKey, 
 	if err != nil {
 		return nil, err
 	}
+	slots := opts.HashSlots
+	if slots <= 0 {
+		slots = max(2, runtime.GOMAXPROCS(0))
+	}
 	return &Service{
 		pool:      pool,
 		store:     store,
@@ -101,6 +111,7 @@ func New(pool *pgxpool.Pool, store *eventstore.Store, master keyring.MasterKey, 
 		sessions:  sessions.New(pool, opts.Sessions),
 		now:       opts.Clock,
 		dummyHash: dummy,
+		slots:     make(chan struct{}, slots),
 	}, nil
 }
 
@@ -126,7 +137,7 @@ type NewAccount struct {
 // Create opens an account with a password: the first admin from the
 // command line, the demo's accounts. It returns the account's id.
 func (s *Service) Create(ctx context.Context, a NewAccount, meta eventstore.Metadata) (uuid.UUID, error) {
-	email, hash, err := s.prepare(a.Email, a.Role, a.Password)
+	email, hash, err := s.prepare(ctx, a.Email, a.Role, a.Password)
 	if err != nil {
 		return uuid.Nil, err
 	}
@@ -135,11 +146,11 @@ func (s *Service) Create(ctx context.Context, a NewAccount, meta eventstore.Meta
 			return uuid.Nil, err
 		}
 	}
-	return a.UserID, s.open(ctx, a.UserID, email, a.Role, hash, meta, nil)
+	return a.UserID, s.open(ctx, a.UserID, email, a.Role, hash, meta)
 }
 
 // prepare checks a new account's fields and hashes its password.
-func (s *Service) prepare(email string, role account.Role, pw string) (string, string, error) {
+func (s *Service) prepare(ctx context.Context, email string, role account.Role, pw string) (string, string, error) {
 	normalized, err := account.NormalizeEmail(email)
 	if err != nil {
 		return "", "", err
@@ -147,23 +158,66 @@ func (s *Service) prepare(email string, role account.Role, pw string) (string, s
 	if !role.Valid() {
 		return "", "", &account.InvalidError{Field: "role", Message: fmt.Sprintf("%q is not a role: use admin, coordinator, dispatcher or volunteer", role)}
 	}
-	hash, err := hashPassword(pw)
+	hash, err := s.hash(ctx, pw)
 	return normalized, hash, err
 }
 
-// hashPassword validates and hashes a new password, naming the field.
-func hashPassword(pw string) (string, error) {
+// ErrBusy refuses a request that found every password-hashing slot taken
+// for too long: the server is flooded with sign-ins.
+var ErrBusy = errors.New("the server is busy checking passwords: try again in a moment")
+
+// hashWait is how long a request waits for a hashing slot before ErrBusy.
+const hashWait = 5 * time.Second
+
+// slot runs f holding one of the hashing slots. Each argon2id run takes
+// 19 MiB and most of a core; without a bound, a burst of sign-ins could
+// exhaust memory before any throttle counts them.
+func (s *Service) slot(ctx context.Context, f func()) error {
+	timer := time.NewTimer(hashWait)
+	defer timer.Stop()
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return ErrBusy
+	}
+	defer func() { <-s.slots }()
+	f()
+	return nil
+}
+
+// hash validates and hashes a new password, naming the field.
+func (s *Service) hash(ctx context.Context, pw string) (string, error) {
 	if err := password.Validate(pw); err != nil {
 		return "", &account.InvalidError{Field: "password", Message: err.Error()}
 	}
-	return password.Hash(pw)
+	var (
+		hash string
+		err  error
+	)
+	if serr := s.slot(ctx, func() { hash, err = password.Hash(pw) }); serr != nil {
+		return "", serr
+	}
+	return hash, err
 }
 
-// open stores credentials, runs claim (using an invitation) if given, then
-// records the account. A failure after the credentials were stored removes
-// them, so no address is left blocked by a half-made account.
-func (s *Service) open(ctx context.Context, userID uuid.UUID, email string, role account.Role, hash string,
-	meta eventstore.Metadata, claim func(context.Context) error) error {
+// verify checks a password against a stored hash.
+func (s *Service) verify(ctx context.Context, pw, hash string) (bool, error) {
+	var (
+		ok  bool
+		err error
+	)
+	if serr := s.slot(ctx, func() { ok, _, err = password.Verify(pw, hash) }); serr != nil {
+		return false, serr
+	}
+	return ok, err
+}
+
+// open stores credentials, then records the account. A failure after the
+// credentials were stored removes them, so no address is left blocked by a
+// half-made account.
+func (s *Service) open(ctx context.Context, userID uuid.UUID, email string, role account.Role, hash string, meta eventstore.Metadata) error {
 	err := s.creds.Create(ctx, userID, email, hash)
 	if errors.Is(err, credentials.ErrEmailTaken) {
 		// Credentials whose account was never recorded (a crash between
@@ -187,14 +241,6 @@ func (s *Service) open(ctx context.Context, userID uuid.UUID, email string, role
 			return fmt.Errorf("%w (and removing the half-made credentials failed: %v)", err, derr)
 		}
 		return err
-	}
-	if claim != nil {
-		if err := claim(ctx); err != nil {
-			if errors.Is(err, eventstore.ErrOutcomeUnknown) {
-				return err // the invitation may be used: keep the credentials for its account
-			}
-			return undo(err)
-		}
 	}
 	register := account.Command(account.Register{UserID: userID, Email: email, Role: role})
 	if _, err := eventstore.Execute(ctx, s.store, account.Decider, userID, register, meta); err != nil {
@@ -274,13 +320,15 @@ func (s *Service) SignIn(ctx context.Context, email, pw string) (string, Princip
 	}
 	userID, hash, err := s.creds.Lookup(ctx, normalized)
 	if errors.Is(err, credentials.ErrNotFound) {
-		_, _, _ = password.Verify(pw, s.dummyHash)
+		if _, err := s.verify(ctx, pw, s.dummyHash); err != nil {
+			return "", Principal{}, err
+		}
 		return "", Principal{}, ErrBadCredentials
 	}
 	if err != nil {
 		return "", Principal{}, err
 	}
-	ok, _, err := password.Verify(pw, hash)
+	ok, err := s.verify(ctx, pw, hash)
 	if err != nil {
 		return "", Principal{}, fmt.Errorf("verify the password of user %s: %w", userID, err)
 	}
@@ -342,31 +390,34 @@ func (s *Service) SignOut(ctx context.Context, p Principal) error {
 }
 
 // ChangePassword sets the principal's password after checking the current
-// one, records the change, and ends the principal's other sessions, whose
-// ids it returns.
+// one, ends the principal's other sessions (whose ids it returns) and
+// records the change. Sessions end first, so a thief's session is gone
+// even if a later step fails; the hash is replaced last, so until it is the
+// current password still works and a retry completes the change.
 func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next string) ([]uuid.UUID, error) {
 	hash, _, err := s.creds.LookupUser(ctx, p.UserID)
 	if err != nil {
 		return nil, err
 	}
-	ok, _, err := password.Verify(current, hash)
+	ok, err := s.verify(ctx, current, hash)
 	if err != nil {
 		return nil, fmt.Errorf("verify the password of user %s: %w", p.UserID, err)
 	}
 	if !ok {
 		return nil, ErrWrongPassword
 	}
-	newHash, err := hashPassword(next)
+	newHash, err := s.hash(ctx, next)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.creds.SetPassword(ctx, p.UserID, newHash); err != nil {
+	revoked, err := s.sessions.RevokeOthers(ctx, p.UserID, p.SessionID)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := eventstore.Execute(ctx, s.store, account.Decider, p.UserID, account.Command(account.RecordPasswordChange{}), p.Meta("")); err != nil {
-		return nil, err
+		return revoked, err
 	}
-	return s.sessions.RevokeOthers(ctx, p.UserID, p.SessionID)
+	return revoked, s.creds.SetPassword(ctx, p.UserID, newHash)
 }
 
 // ChangeRole gives an account another role.
@@ -421,11 +472,9 @@ func (s *Service) Invite(ctx context.Context, by Principal, email string, role a
 	if err != nil {
 		return "", Invitation{}, err
 	}
-	if _, _, err := s.creds.Lookup(ctx, normalized); err == nil {
-		return "", Invitation{}, ErrEmailTaken
-	} else if !errors.Is(err, credentials.ErrNotFound) {
-		return "", Invitation{}, err
-	}
+	// Whether the address already has an account is not checked here:
+	// the answer would tell a coordinator, who may not list accounts,
+	// which addresses do. The invitee learns it on accepting.
 	userID, err := uuid.NewV7()
 	if err != nil {
 		return "", Invitation{}, err
@@ -508,8 +557,17 @@ func (s *Service) RevokeInvitation(ctx context.Context, by Principal, id uuid.UU
 	return err
 }
 
+// ErrAddressHasAccount refuses an invitation whose address already has an
+// account; only the invitee, who holds the link, sees it.
+var ErrAddressHasAccount = errors.New("an account already uses this email address: sign in with it instead")
+
 // AcceptInvitation sets the invitee's password and opens their account. It
 // returns the new account's id; the invitee then signs in.
+//
+// The account is recorded before the invitation is marked used, so a
+// failure in between leaves an account and a pending invitation, never a
+// spent invitation without an account; a retry with the link then only
+// marks it used (the password set the first time stands).
 func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (uuid.UUID, error) {
 	if !validToken(token) {
 		return uuid.Nil, invitation.ErrNotFound
@@ -526,21 +584,35 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (uuid.
 	if inv.Email == eventstore.Forgotten {
 		return uuid.Nil, invitation.ErrExpired
 	}
-	hash, err := hashPassword(pw)
+	meta := eventstore.Metadata{Actor: "user:" + st.UserID.String()}
+	markUsed := func() (uuid.UUID, error) {
+		if _, err := eventstore.Execute(ctx, s.store, invitation.Decider, id, accept, meta); err != nil {
+			return uuid.Nil, err
+		}
+		return st.UserID, nil
+	}
+	opened, _, err := eventstore.LoadState(ctx, s.store, account.Decider, st.UserID)
 	if err != nil {
 		return uuid.Nil, err
 	}
-	meta := eventstore.Metadata{Actor: "user:" + st.UserID.String()}
-	err = s.open(ctx, st.UserID, inv.Email, st.Role, hash, meta, func(ctx context.Context) error {
-		_, err := eventstore.Execute(ctx, s.store, invitation.Decider, id, accept, meta)
-		return err
-	})
-	if errors.Is(err, ErrEmailTaken) {
-		// The same invitation accepted twice at once, or another account
-		// took the address since: either way this link is spent.
-		return uuid.Nil, invitation.ErrUsed
+	if opened.Exists {
+		return markUsed() // an earlier attempt opened the account and failed after
 	}
-	return st.UserID, err
+	hash, err := s.hash(ctx, pw)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	err = s.open(ctx, st.UserID, inv.Email, st.Role, hash, meta)
+	if errors.Is(err, ErrEmailTaken) {
+		if _, _, lerr := s.creds.LookupUser(ctx, st.UserID); lerr == nil {
+			return uuid.Nil, invitation.ErrUsed // this invitation is being accepted at this moment
+		}
+		return uuid.Nil, ErrAddressHasAccount
+	}
+	if err != nil {
+		return uuid.Nil, err
+	}
+	return markUsed()
 }
 
 // LapsedInvitees lists the people invited who never joined: invitations
@@ -571,6 +643,11 @@ func (s *Service) LapsedInvitees(ctx context.Context, cutoff time.Time) ([]uuid.
 			ended = st.ExpiresAt
 		case invitation.AcceptedState:
 			continue // the invitee is an account holder now
+		}
+		if opened, _, err := eventstore.LoadState(ctx, s.store, account.Decider, st.UserID); err != nil {
+			return nil, err
+		} else if opened.Exists {
+			continue // opened, though the invitation was never marked used
 		}
 		if !ended.IsZero() && ended.Before(cutoff) {
 			due = append(due, st.UserID)

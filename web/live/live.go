@@ -115,8 +115,13 @@ type Hub struct {
 	revalidateEvery time.Duration
 	stop            chan struct{} // closed by Shutdown; stops revalidation
 
-	mu      sync.Mutex
-	conns   map[*conn]bool // connections that receive messages
+	mu    sync.Mutex
+	conns map[*conn]bool // connections that receive messages
+	// ended remembers recently closed sessions for endedFor, so a
+	// connection whose session was revoked between its authentication and
+	// its registration here is closed at once rather than at the next
+	// revalidation.
+	ended   map[uuid.UUID]time.Time
 	running map[*conn]bool // connections whose goroutines have not ended
 	closed  bool           // Shutdown has begun; Serve refuses
 	wg      sync.WaitGroup // connection goroutines and the revalidator
@@ -137,6 +142,7 @@ func New(opts Options) *Hub {
 		stop:            make(chan struct{}),
 		conns:           make(map[*conn]bool),
 		running:         make(map[*conn]bool),
+		ended:           make(map[uuid.UUID]time.Time),
 	}
 	if h.logger == nil {
 		h.logger = zap.NewNop()
@@ -225,6 +231,15 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, c Client) {
 		_ = ws.Close()
 		return
 	}
+	if _, ended := h.ended[c.SessionID]; ended {
+		h.mu.Unlock()
+		// Revoked after the web server authenticated it: nothing else
+		// knows this connection, so this goroutine may write.
+		_ = ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(closeSessionEnded, reasonSessionEnd), time.Now().Add(h.writeTimeout))
+		_ = ws.Close()
+		return
+	}
 	h.conns[cn] = true
 	h.running[cn] = true
 	h.wg.Add(2)
@@ -291,11 +306,24 @@ func (h *Hub) Publish(msg []byte, to func(Client) bool) {
 // returns reaches them.
 func (h *Hub) CloseSessions(ids ...uuid.UUID) {
 	set := make(map[uuid.UUID]bool, len(ids))
+	now := time.Now()
+	h.mu.Lock()
+	for id, at := range h.ended {
+		if now.Sub(at) > endedFor {
+			delete(h.ended, id)
+		}
+	}
 	for _, id := range ids {
 		set[id] = true
+		h.ended[id] = now
 	}
+	h.mu.Unlock()
 	h.closeWhere(func(c Client) bool { return set[c.SessionID] }, "session_ended")
 }
+
+// endedFor is how long a closed session is remembered: far longer than
+// the moment between a handshake's authentication and its registration.
+const endedFor = time.Minute
 
 // CloseUser closes at once, with 4001, every connection of userID: used
 // when a user is deactivated. No message published after it returns

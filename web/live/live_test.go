@@ -289,6 +289,25 @@ func TestCloseSessionsClosesOnlyThoseSessionsAtOnce(t *testing.T) {
 	}
 }
 
+func TestASessionClosedBeforeItsHandshakeRegistersIsClosedAtOnce(t *testing.T) {
+	hub, addr := newHub(t, live.Options{})
+	late := newClient("dispatcher")
+	// The web server authenticated the session, then it was revoked
+	// before the hub registered the connection.
+	hub.CloseSessions(late.SessionID)
+	ws, _, err := tryDial(&dialer, addr, late, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	expectClose(t, ws, 4001, "session ended: sign in again")
+	if got := hub.Count(); got != 0 {
+		t.Errorf("Count() = %d, want 0", got)
+	}
+	// Another session of the same user connects as usual.
+	connect(t, addr, live.Client{SessionID: uuid.New(), UserID: late.UserID, Role: "dispatcher"})
+}
+
 func TestCloseSessionsDoesNotWaitForABacklog(t *testing.T) {
 	// A long write timeout: the connection must close because of
 	// CloseSessions, not because a write timed out.

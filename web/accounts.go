@@ -56,6 +56,16 @@ func decodeReason(r *http.Request) (string, error) {
 	return req.Reason, nil
 }
 
+// idAndReason reads the {id} path parameter and an optional reason body.
+func idAndReason(r *http.Request) (uuid.UUID, string, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return uuid.Nil, "", err
+	}
+	reason, err := decodeReason(r)
+	return id, reason, err
+}
+
 // changeRoleRequest is the body of POST /api/accounts/{id}/role.
 type changeRoleRequest struct {
 	Role   account.Role `json:"role"`
@@ -85,11 +95,7 @@ func (s *Server) handleChangeRole(w http.ResponseWriter, r *http.Request, p *acc
 // handleDeactivate serves POST /api/accounts/{id}/deactivate: close an
 // account, end its sessions and close its live connections at once.
 func (s *Server) handleDeactivate(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	reason, err := decodeReason(r)
+	id, reason, err := idAndReason(r)
 	if err != nil {
 		return err
 	}
@@ -105,11 +111,7 @@ func (s *Server) handleDeactivate(w http.ResponseWriter, r *http.Request, p *acc
 // handleReactivate serves POST /api/accounts/{id}/reactivate: reopen a
 // deactivated account; its holder signs in again.
 func (s *Server) handleReactivate(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	reason, err := decodeReason(r)
+	id, reason, err := idAndReason(r)
 	if err != nil {
 		return err
 	}
@@ -199,11 +201,7 @@ func (s *Server) handleListInvitations(w http.ResponseWriter, r *http.Request, _
 // handleRevokeInvitation serves POST /api/invitations/{id}/revoke:
 // withdraw a pending invitation.
 func (s *Server) handleRevokeInvitation(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	reason, err := decodeReason(r)
+	id, reason, err := idAndReason(r)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,24 +28,12 @@ import (
 	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
 	infraprivacy "github.com/presente-dispatch/presente/infra/privacy"
+	"github.com/presente-dispatch/presente/infra/testclock"
 	"github.com/presente-dispatch/presente/web/live"
 )
 
 // testPassword is every test account's password.
 const testPassword = "correct horse battery staple"
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // env is a whole web server over a fresh real database, with one signed-in
 // user per role.
@@ -59,7 +46,7 @@ type env struct {
 	store    *eventstore.Store
 	accounts *accounts.Service
 	hub      *live.Hub
-	throttle *clock
+	throttle *testclock.Clock
 	users    map[account.Role]*user
 }
 
@@ -120,7 +107,7 @@ func testConfig(t *testing.T, e *env, opts envOptions) Config {
 	e.hub = live.New(live.Options{Logger: logger, AllowedOrigins: []string{"http://presente.test"},
 		Revalidate: e.accounts.Revalidate, RevalidateEvery: time.Hour})
 	t.Cleanup(func() { _ = e.hub.Shutdown(ctx) })
-	e.throttle = &clock{now: time.Date(2026, 11, 23, 6, 40, 0, 0, time.UTC)}
+	e.throttle = testclock.New(time.Date(2026, 11, 23, 6, 40, 0, 0, time.UTC))
 	reg := prometheus.NewRegistry()
 	return Config{
 		Logger: logger, Checks: opts.checks, Gatherer: reg, Registerer: reg,

@@ -19,6 +19,7 @@ import (
 	"github.com/presente-dispatch/presente/infra/idempotency"
 	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
+	"github.com/presente-dispatch/presente/infra/testclock"
 )
 
 const (
@@ -27,22 +28,9 @@ const (
 	scope = "user:0193a3c4-7d1e-7c55-9f0e-2b8c51a1d001"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	store  *idempotency.Store
-	clock  *clock
+	clock  *testclock.Clock
 	pool   *pgxpool.Pool
 	master keyring.MasterKey
 }
@@ -51,7 +39,7 @@ func newFixture(t *testing.T) fixture {
 	t.Helper()
 	pool := pgtest.NewPool(t)
 	master := newMaster(t)
-	c := &clock{now: time.Date(2026, 11, 23, 6, 40, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 11, 23, 6, 40, 0, 0, time.UTC))
 	return fixture{
 		store:  idempotency.New(pool, master, idempotency.Options{TTL: ttl, Lease: lease, Clock: c.Now}),
 		clock:  c,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
 	"github.com/presente-dispatch/presente/infra/privacy"
 	"github.com/presente-dispatch/presente/infra/sessions"
+	"github.com/presente-dispatch/presente/infra/testclock"
 )
 
 // personReported is a test event with personal data of one person.
@@ -36,16 +36,6 @@ type personReported struct {
 
 func (personReported) EventType() string { return "PersonReported" }
 
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
-
 const day = 24 * time.Hour
 
 type env struct {
@@ -53,7 +43,7 @@ type env struct {
 	store  *eventstore.Store
 	keys   *keyring.Keyring
 	master keyring.MasterKey
-	clock  *clock
+	clock  *testclock.Clock
 }
 
 func newEnv(t *testing.T) *env {
@@ -79,7 +69,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(store.Close)
 	return &env{pool: pool, store: store, keys: keys, master: master,
-		clock: &clock{now: time.Date(2026, 5, 4, 6, 40, 0, 0, time.UTC)}}
+		clock: testclock.New(time.Date(2026, 5, 4, 6, 40, 0, 0, time.UTC))}
 }
 
 // report stores personal data of person in a new stream and returns it.

@@ -3,7 +3,6 @@ package sessions_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,24 +10,12 @@ import (
 
 	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
 	"github.com/presente-dispatch/presente/infra/sessions"
+	"github.com/presente-dispatch/presente/infra/testclock"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newStore(t *testing.T) (*sessions.Store, *clock) {
+func newStore(t *testing.T) (*sessions.Store, *testclock.Clock) {
 	t.Helper()
-	c := &clock{now: time.Date(2026, 11, 23, 6, 40, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 11, 23, 6, 40, 0, 0, time.UTC))
 	return sessions.New(pgtest.NewPool(t), sessions.Options{Idle: 30 * time.Minute, Absolute: 12 * time.Hour, Clock: c.Now}), c
 }
 

@@ -130,9 +130,12 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request, _ *account
 		return &throttledError{wait: wait}
 	}
 	token, p, err := s.accounts.SignIn(r.Context(), req.Email, req.Password)
-	if err != nil {
-		// A wrong password keeps its tokens taken; so does any other
-		// failure, which costs an honest user one try.
+	switch {
+	case errors.Is(err, accounts.ErrBadCredentials):
+		try.failed()
+		return err
+	case err != nil:
+		try.abandoned()
 		return err
 	}
 	try.succeeded()
@@ -183,10 +186,12 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, p 
 		return &throttledError{wait: wait}
 	}
 	revoked, err := s.accounts.ChangePassword(r.Context(), *p, req.CurrentPassword, req.NewPassword)
-	if errors.Is(err, accounts.ErrWrongPassword) {
+	switch {
+	case errors.Is(err, accounts.ErrWrongPassword):
+		try.failed()
 		return &Error{Code: "wrong_password", Field: "current_password", Message: err.Error()}
-	}
-	if err != nil {
+	case err != nil:
+		try.abandoned()
 		return err
 	}
 	try.succeeded()

@@ -35,13 +35,35 @@ type ThrottleOptions struct {
 type throttle struct {
 	mu        sync.Mutex
 	opts      ThrottleOptions
-	accounts  map[[32]byte]*rate.Limiter
-	addresses map[netip.Prefix]*rate.Limiter
+	accounts  map[[32]byte]*bucket
+	addresses map[netip.Prefix]*bucket
 	lastSweep time.Time
 }
 
-// maxTracked bounds each map; past it, buckets that have refilled are
-// dropped, as they hold no information any more.
+// bucket is one account's or address's failures: a token bucket that each
+// failure drains, and the attempts still being checked, which count
+// against it until they end, so that concurrent guesses cannot all pass
+// the check before any of them has failed.
+type bucket struct {
+	lim      *rate.Limiter
+	inflight int
+}
+
+// wait is how long until the bucket has a token for one more attempt.
+func (b *bucket) wait(now time.Time) time.Duration {
+	free := b.lim.TokensAt(now) - float64(b.inflight)
+	if free >= 1 {
+		return 0
+	}
+	return time.Duration((1 - free) / float64(b.lim.Limit()) * float64(time.Second))
+}
+
+// idle tells whether the bucket holds no information: full and unused.
+func (b *bucket) idle(now time.Time) bool {
+	return b.inflight == 0 && b.lim.TokensAt(now) >= float64(b.lim.Burst())
+}
+
+// maxTracked bounds each map; past it, idle buckets are dropped.
 const maxTracked = 100_000
 
 func newThrottle(opts ThrottleOptions) *throttle {
@@ -60,7 +82,7 @@ func newThrottle(opts ThrottleOptions) *throttle {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	return &throttle{opts: opts, accounts: map[[32]byte]*rate.Limiter{}, addresses: map[netip.Prefix]*rate.Limiter{}}
+	return &throttle{opts: opts, accounts: map[[32]byte]*bucket{}, addresses: map[netip.Prefix]*bucket{}}
 }
 
 // accountKey names an account by a hash of its normalized address, so the
@@ -69,55 +91,70 @@ func accountKey(email string) [32]byte {
 	return sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
 }
 
-// attempt is one sign-in attempt holding a token from its account's and
-// its address's buckets.
+// attempt is one attempt being checked, counted against its account's
+// and its address's buckets until it ends.
 type attempt struct {
-	t       *throttle
-	account [32]byte
-	address *rate.Reservation
+	t                *throttle
+	account, address *bucket
+	accountKey       [32]byte
 }
 
-// begin takes a token from the account's and the address's buckets before
-// the password is checked, so concurrent guesses cannot all slip through
-// between a check and its count. When either bucket is empty it takes
-// nothing and returns how long to wait.
+// begin starts an attempt for the account named by key from addr. When
+// either bucket has no room it returns nil and how long to wait.
 func (t *throttle) begin(key string, addr netip.Prefix) (*attempt, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.opts.Clock()
-	a := &attempt{t: t, account: accountKey(key)}
-	acc, ok := bucketIn(t, t.accounts, a.account, now, t.opts.AccountEvery, t.opts.AccountBurst)
-	if !ok {
-		return nil, t.opts.AddressEvery
+	a := &attempt{t: t, accountKey: accountKey(key)}
+	var ok bool
+	if a.account, ok = bucketIn(t, t.accounts, a.accountKey, now, t.opts.AccountEvery, t.opts.AccountBurst); !ok {
+		return nil, sweepEvery
 	}
-	adr, ok := bucketIn(t, t.addresses, addr, now, t.opts.AddressEvery, t.opts.AddressBurst)
-	if !ok {
-		return nil, t.opts.AddressEvery
+	if a.address, ok = bucketIn(t, t.addresses, addr, now, t.opts.AddressEvery, t.opts.AddressBurst); !ok {
+		return nil, sweepEvery
 	}
-	if wait := max(delay(acc, now), delay(adr, now)); wait > 0 {
+	if wait := max(a.account.wait(now), a.address.wait(now)); wait > 0 {
 		return nil, wait
 	}
-	acc.AllowN(now, 1)
-	a.address = adr.ReserveN(now, 1)
+	a.account.inflight++
+	a.address.inflight++
 	return a, 0
 }
 
-// succeeded gives the tokens back: the holder knows the password, so the
-// account's failures are forgotten and the address is not charged.
+// failed ends an attempt whose password was wrong: it drains a token from
+// both buckets.
+func (a *attempt) failed() {
+	a.t.mu.Lock()
+	defer a.t.mu.Unlock()
+	now := a.t.opts.Clock()
+	a.account.inflight--
+	a.address.inflight--
+	a.account.lim.AllowN(now, 1)
+	a.address.lim.AllowN(now, 1)
+}
+
+// succeeded ends an attempt with the right password: the account's
+// failures are forgotten and the address is not charged.
 func (a *attempt) succeeded() {
 	a.t.mu.Lock()
 	defer a.t.mu.Unlock()
-	delete(a.t.accounts, a.account)
-	a.address.CancelAt(a.t.opts.Clock())
+	a.address.inflight--
+	delete(a.t.accounts, a.accountKey)
 }
 
-// delay is how long until the bucket holds one token.
-func delay(l *rate.Limiter, now time.Time) time.Duration {
-	tokens := l.TokensAt(now)
-	if tokens >= 1 {
-		return 0
-	}
-	return time.Duration((1 - tokens) / float64(l.Limit()) * float64(time.Second))
+// abandoned ends an attempt that never got to the password (a malformed
+// address, a busy server): nothing is charged.
+func (a *attempt) abandoned() {
+	a.t.mu.Lock()
+	defer a.t.mu.Unlock()
+	a.account.inflight--
+	a.address.inflight--
+}
+
+// newBucketLimiter returns a full bucket of burst tokens refilling one per
+// every.
+func newBucketLimiter(every time.Duration, burst int) *rate.Limiter {
+	return rate.NewLimiter(rate.Every(every), burst)
 }
 
 // sweepEvery bounds how often a full map is swept, so a flood of new keys
@@ -125,11 +162,11 @@ func delay(l *rate.Limiter, now time.Time) time.Duration {
 const sweepEvery = 10 * time.Second
 
 // bucketIn returns k's bucket, making it if needed. When the map is full
-// and a sweep of refilled buckets frees no room, it refuses (ok false):
-// under such a flood new keys wait rather than go unthrottled.
-func bucketIn[K comparable](t *throttle, m map[K]*rate.Limiter, k K, now time.Time, every time.Duration, burst int) (*rate.Limiter, bool) {
-	if l, ok := m[k]; ok {
-		return l, true
+// and a sweep of idle buckets frees no room, it refuses (ok false): under
+// such a flood new keys wait rather than go unthrottled.
+func bucketIn[K comparable](t *throttle, m map[K]*bucket, k K, now time.Time, every time.Duration, burst int) (*bucket, bool) {
+	if b, ok := m[k]; ok {
+		return b, true
 	}
 	if len(m) >= maxTracked {
 		if now.Sub(t.lastSweep) < sweepEvery {
@@ -137,7 +174,7 @@ func bucketIn[K comparable](t *throttle, m map[K]*rate.Limiter, k K, now time.Ti
 		}
 		t.lastSweep = now
 		for key, old := range m {
-			if old.TokensAt(now) >= float64(old.Burst()) {
+			if old.idle(now) {
 				delete(m, key)
 			}
 		}
@@ -145,9 +182,9 @@ func bucketIn[K comparable](t *throttle, m map[K]*rate.Limiter, k K, now time.Ti
 			return nil, false
 		}
 	}
-	l := rate.NewLimiter(rate.Every(every), burst)
-	m[k] = l
-	return l, true
+	b := &bucket{lim: newBucketLimiter(every, burst)}
+	m[k] = b
+	return b, true
 }
 
 // retryAfterSeconds rounds a wait up to whole seconds, at least one.

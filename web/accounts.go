@@ -174,7 +174,7 @@ func (s *Server) handleInvite(w http.ResponseWriter, r *http.Request, p *account
 	if req.ExpiresInHours < 0 {
 		return &Error{Code: "invalid_field", Field: "expires_in_hours", Message: "expires_in_hours must be positive, or left out for a week"}
 	}
-	token, inv, err := s.accounts.Invite(r.Context(), *p, req.Email, req.Role, time.Duration(req.ExpiresInHours)*time.Hour)
+	token, inv, err := s.accounts.Invite(r.Context(), *p, req.Email, req.Role, time.Duration(req.ExpiresInHours)*time.Hour, retryOf(r))
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"github.com/presente-dispatch/presente/domain/invitation"
 	"github.com/presente-dispatch/presente/infra/accounts"
 	"github.com/presente-dispatch/presente/infra/eventstore"
+	"github.com/presente-dispatch/presente/infra/idempotency"
 )
 
 // invite creates an invitation as u and returns its link's token.
@@ -366,5 +368,26 @@ func TestAnIdOfAnotherKindIsNotFound(t *testing.T) {
 	r := e.do(e.users[account.Admin], "GET", "/api/accounts/"+invitation.StreamID(token).String(), nil)
 	if r.status != http.StatusNotFound {
 		t.Errorf("an invitation's id as an account: %d %s, want 404", r.status, r.body)
+	}
+}
+
+func TestARetryAfterAnUnseenCommitReturnsTheSameInvitation(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	admin := e.users[account.Admin]
+	ctx := context.Background()
+	// The first try committed, but its answer was lost and its claim
+	// released (the database did not confirm in time).
+	seed := sha256.Sum256([]byte(idempotency.UserScope(admin.id) + "\n" + "lost-answer"))
+	token, _, err := e.accounts.Invite(ctx, accounts.Principal{UserID: admin.id, Role: account.Admin}, "lost@example.org", account.Volunteer, 0, seed[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.do(admin, "POST", "/api/invitations", map[string]any{"email": "lost@example.org", "role": "volunteer"}, "Idempotency-Key", "lost-answer")
+	if r.status != http.StatusCreated || !strings.HasSuffix(strings.TrimSpace(r.body), token+`"}`) {
+		t.Fatalf("the retry: %d %s, want the first try's link (token %s)", r.status, r.body, token)
+	}
+	ids, err := e.store.StreamIDs(ctx, invitation.StreamType)
+	if err != nil || len(ids) != 1 {
+		t.Errorf("invitations = %d, %v; want the one the first try made", len(ids), err)
 	}
 }

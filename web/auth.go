@@ -66,9 +66,15 @@ func (s *Server) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sessionToken returns the session token a request carries, if any.
-func sessionToken(r *http.Request) string {
-	for _, name := range []string{sessionCookie, insecureSessionCookie} {
+// sessionToken returns the session token a request carries, if any. Where
+// the cookie is Secure, only the __Host- cookie counts: the unprefixed one
+// could have been planted by a sibling subdomain.
+func (s *Server) sessionToken(r *http.Request) string {
+	names := []string{sessionCookie, insecureSessionCookie}
+	if s.secureCookies(r) {
+		names = names[:1]
+	}
+	for _, name := range names {
 		if c, err := r.Cookie(name); err == nil && c.Value != "" {
 			return c.Value
 		}
@@ -78,7 +84,7 @@ func sessionToken(r *http.Request) string {
 
 // authenticate returns who sent r: nil when no live session comes with it.
 func (s *Server) authenticate(r *http.Request) (*accounts.Principal, error) {
-	token := sessionToken(r)
+	token := s.sessionToken(r)
 	if token == "" {
 		return nil, nil
 	}

@@ -56,7 +56,7 @@ func (e *env) freshCookie(u *user) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return insecureSessionCookie + "=" + token
+	return sessionCookie + "=" + token
 }
 
 func TestEveryRouteAnswersEachRoleAsItsPermissionSays(t *testing.T) {
@@ -503,5 +503,22 @@ func TestAThrottledAnswerIsNotKeptForTheRetry(t *testing.T) {
 	e.throttle.Advance(time.Minute)
 	if r := e.do(u, "POST", "/api/me/password", body, "Idempotency-Key", "k1"); r.status != http.StatusNoContent {
 		t.Errorf("the retry after waiting: %d %s, want 204, not the kept 429", r.status, r.body)
+	}
+}
+
+func TestOverTLSOnlyTheHostPrefixedCookieCounts(t *testing.T) {
+	e := newEnv(t, envOptions{tls: true})
+	u := e.users[account.Dispatcher]
+	token, _, err := e.accounts.Sessions().Create(context.Background(), u.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A sibling subdomain could plant the unprefixed cookie; it never counts
+	// where the prefixed one can be set.
+	if r := e.do(&user{cookie: insecureSessionCookie + "=" + token}, "GET", "/api/session", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("the unprefixed cookie over TLS: %d, want 401", r.status)
+	}
+	if r := e.do(&user{cookie: sessionCookie + "=" + token}, "GET", "/api/session", nil); r.status != http.StatusOK {
+		t.Errorf("the __Host- cookie over TLS: %d %s, want 200", r.status, r.body)
 	}
 }

@@ -32,6 +32,19 @@ func idempotencyScope(p *accounts.Principal) string {
 	return idempotency.UserScope(p.UserID)
 }
 
+// retryKey carries, in a request's context, a hash naming the request by
+// its sender and Idempotency-Key (see retryOf).
+type retryKey struct{}
+
+// retryOf returns the hash that names r across its retries, or nil when r
+// came without an Idempotency-Key. Commands that make something new derive
+// its id from it, so that a retry whose first try committed unseen (the
+// answer lost with the connection) finds what the first try made.
+func retryOf(r *http.Request) []byte {
+	b, _ := r.Context().Value(retryKey{}).([]byte)
+	return b
+}
+
 // retryable tells whether an answer asks for the request to be tried
 // again, so that it must not be kept for replay.
 func retryable(status int) bool {
@@ -72,10 +85,10 @@ func (c *capture) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 // marked with Idempotent-Replayed: true; a retry while the first still runs
 // is told to wait; a key reused for another request is refused. A request
 // without the header simply runs.
-func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, p *accounts.Principal, run func(w http.ResponseWriter) error) error {
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, p *accounts.Principal, run func(http.ResponseWriter, *http.Request) error) error {
 	key := r.Header.Get(idempotencyHeader)
 	if key == "" {
-		return run(w)
+		return run(w, r)
 	}
 	if err := idempotency.ValidateKey(key); err != nil {
 		return &Error{Code: "invalid_idempotency_key", Message: err.Error()}
@@ -107,7 +120,8 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, p *accounts.
 	}
 
 	c := &capture{ResponseWriter: w}
-	runErr := run(c)
+	retry := sha256.Sum256([]byte(scope + "\n" + key))
+	runErr := run(c, r.WithContext(context.WithValue(r.Context(), retryKey{}, retry[:])))
 	if runErr != nil {
 		// The handler's error is written by the caller, through the one
 		// error mapping; capture that answer too.
@@ -115,7 +129,9 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, p *accounts.
 	}
 	// Store or release even if the client has gone: the retry is coming.
 	ctx := context.WithoutCancel(r.Context())
-	if retryable(c.status) {
+	if retryable(c.status) || (p == nil && c.status >= 300) {
+		// Nor is an anonymous request's error kept: anyone could fill the
+		// table with them.
 		// The server failed or asked the client to come back (a conflict,
 		// a throttle): the retry must run again, not replay this answer.
 		if err := s.idempotency.Release(ctx, scope, key); err != nil {

@@ -109,6 +109,6 @@ func (s *Server) handleLiftHold(w http.ResponseWriter, r *http.Request, p *accou
 // authenticated by the session cookie, its Origin checked against the
 // allow-list. It closes at once when the session ends.
 func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-	s.hub.Serve(w, r, live.Client{SessionID: p.SessionID, UserID: p.UserID, Role: string(p.Role)})
+	s.hub.Serve(w, r, live.Client{SessionID: p.SessionID, UserID: p.UserID, Role: string(p.Role), Since: p.Checked})
 	return nil
 }

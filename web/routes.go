@@ -87,10 +87,11 @@ type route struct {
 	pattern    string // "METHOD /path", as net/http.ServeMux reads it
 	permission Permission
 	handler    handlerFunc
-	// retrySafe marks a state-changing route that is harmless to run
-	// twice (signing in or out), so Idempotency-Key is not needed there
-	// and a replayed answer could not carry what the retry needs (a new
-	// session cookie).
+	// retrySafe marks a POST that is harmless to run twice (signing in or
+	// out; looking an invitation up, a read that takes its token in the
+	// body to keep it out of URLs), so Idempotency-Key is not needed there:
+	// a replayed answer could not carry what the retry needs (a new session
+	// cookie), and a read has nothing to protect.
 	retrySafe bool
 }
 
@@ -145,7 +146,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/invitations", permission: Roles(admin, coordinator), handler: s.handleInvite},
 		{pattern: "GET /api/invitations", permission: Roles(admin, coordinator), handler: s.handleListInvitations},
 		{pattern: "POST /api/invitations/{id}/revoke", permission: Roles(admin, coordinator), handler: s.handleRevokeInvitation},
-		{pattern: "POST /api/invitations/lookup", permission: Public, handler: s.handleLookupInvitation},
+		{pattern: "POST /api/invitations/lookup", permission: Public, handler: s.handleLookupInvitation, retrySafe: true},
 		{pattern: "POST /api/invitations/accept", permission: Public, handler: s.handleAcceptInvitation},
 
 		{pattern: "POST /api/subjects/{id}/forget", permission: Roles(coordinator), handler: s.handleForget},
@@ -153,7 +154,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/retention/hold", permission: Roles(coordinator), handler: s.handlePlaceHold},
 		{pattern: "POST /api/retention/release", permission: Roles(coordinator), handler: s.handleLiftHold},
 
-		{pattern: "GET /api/live", permission: SignedIn, handler: s.handleLive},
+		{pattern: liveRoute, permission: SignedIn, handler: s.handleLive},
 		{pattern: "GET /api/openapi.yaml", permission: Public, handler: s.handleOpenAPI},
 	}
 }

@@ -149,6 +149,14 @@ func Origin(u *url.URL) string { return u.Scheme + "://" + u.Host }
 var errCrossOrigin = &Error{Code: "cross_origin",
 	Message: "this request came from another site's page and was refused: use Presente's own pages (or add the origin to PRESENTE_ALLOWED_ORIGINS)"}
 
+// requestTimeout bounds every API call but the live channel; it is well
+// below the idempotency lease (30 s).
+const requestTimeout = 20 * time.Second
+
+// liveRoute is the live channel's route, which lives as long as its
+// connection.
+const liveRoute = "GET /api/live"
+
 // guard wraps a route's handler with what every API call goes through, in
 // order: cross-origin protection for state-changing methods, a bounded
 // body, authentication, the route's permission, Idempotency-Key handling
@@ -156,6 +164,13 @@ var errCrossOrigin = &Error{Code: "cross_origin",
 // through the one error mapping.
 func (s *Server) guard(rt route) http.Handler {
 	h := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.pattern != liveRoute {
+			// Every call ends well within an idempotency claim's lease, so
+			// a retry never takes over a claim whose request still runs.
+			ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		p, err := s.authenticate(r)
 		if err != nil {
@@ -171,11 +186,11 @@ func (s *Server) guard(rt route) http.Handler {
 			}
 			return
 		}
-		run := func(w http.ResponseWriter) error { return rt.handler(w, r, p) }
+		run := func(w http.ResponseWriter, r *http.Request) error { return rt.handler(w, r, p) }
 		if rt.changesState() && !rt.retrySafe {
 			err = s.idempotent(w, r, p, run)
 		} else {
-			err = run(w)
+			err = run(w, r)
 		}
 		if err != nil {
 			s.writeError(w, r, err)

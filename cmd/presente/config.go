@@ -179,8 +179,12 @@ func (cfg *Config) parseServer(publicURL, origins, proxies, retention string, de
 	switch {
 	case publicURL != "":
 		u, err := parseOrigin(publicURL)
-		if err != nil {
+		switch {
+		case err != nil:
 			problems = append(problems, fmt.Sprintf("PRESENTE_PUBLIC_URL / --public-url is %q: %v", publicURL, err))
+		case cfg.Env == "production" && u.Scheme != "https" && !loopbackHost(u.Hostname()):
+			problems = append(problems, fmt.Sprintf("PRESENTE_PUBLIC_URL / --public-url is %q: production needs https "+
+				"(TLS at Presente's reverse proxy), or session cookies and passwords cross the network in the clear", publicURL))
 		}
 		cfg.PublicURL = u
 	case cfg.Env == "production":
@@ -231,6 +235,15 @@ func parseOrigin(s string) (*url.URL, error) {
 		return nil, errors.New("give only scheme, host and port, with no path, query or user")
 	}
 	return u, nil
+}
+
+// loopbackHost tells whether host names this machine only.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.IsLoopback()
 }
 
 // isFlagSet tells whether the command line set the named flag.

@@ -86,6 +86,7 @@ func TestConfigExplainsEveryInvalidSetting(t *testing.T) {
 		{"production without a public URL", []string{"--public-url", ""}, "PRESENTE_PUBLIC_URL / --public-url is required in production"},
 		{"a public URL with a path", []string{"--public-url", "https://example.org/presente"}, "no path"},
 		{"a public URL of another scheme", []string{"--public-url", "ftp://example.org"}, "use http or https"},
+		{"a plain-HTTP public URL in production", []string{"--public-url", "http://presente.example.org"}, "production needs https"},
 		{"an allowed origin that is not a URL", []string{"--allowed-origins", "https://ok.example.org, nonsense"}, `PRESENTE_ALLOWED_ORIGINS has "nonsense"`},
 		{"a trusted proxy that is not an address", []string{"--trusted-proxies", "10.0.0.0/8,proxy"}, `PRESENTE_TRUSTED_PROXIES has "proxy"`},
 		{"a retention period of zero days", []string{"--retention-days", "0"}, "from 1 to 3650"},

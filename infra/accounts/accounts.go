@@ -11,7 +11,9 @@ package accounts
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -52,6 +54,9 @@ type Principal struct {
 	SessionID uuid.UUID
 	UserID    uuid.UUID
 	Role      account.Role
+	// Checked is when the session was confirmed live (just before it was
+	// read): whatever ended it after that may not have been seen.
+	Checked time.Time
 }
 
 // Actor is how the event log names the principal: by id, never by name.
@@ -85,6 +90,8 @@ type Service struct {
 	dummyHash string
 	// slots bounds concurrent password hashing (see slot).
 	slots chan struct{}
+	// tokenKey derives the invitation tokens of retried requests.
+	tokenKey []byte
 }
 
 // New returns the accounts service. The store must have the account and
@@ -112,6 +119,7 @@ func New(pool *pgxpool.Pool, store *eventstore.Store, master keyring.MasterKey, 
 		now:       opts.Clock,
 		dummyHash: dummy,
 		slots:     make(chan struct{}, slots),
+		tokenKey:  master.DeriveKey("invitation-token"),
 	}, nil
 }
 
@@ -352,6 +360,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string) (string, Princip
 // Authenticate returns who holds a session token: sessions.ErrInvalid
 // when the session has ended or the account is no longer active.
 func (s *Service) Authenticate(ctx context.Context, token string) (Principal, error) {
+	checked := time.Now()
 	sess, err := s.sessions.Lookup(ctx, token)
 	if err != nil {
 		return Principal{}, err
@@ -363,7 +372,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	if !st.Exists || !st.Active {
 		return Principal{}, sessions.ErrInvalid
 	}
-	return Principal{SessionID: sess.ID, UserID: sess.UserID, Role: st.Role}, nil
+	return Principal{SessionID: sess.ID, UserID: sess.UserID, Role: st.Role, Checked: checked}, nil
 }
 
 // Revalidate tells whether a session is still live and its account
@@ -467,7 +476,13 @@ type Invitation struct {
 
 // Invite creates an invitation for email to join as role and returns the
 // token for its link, which only the invitee should see.
-func (s *Service) Invite(ctx context.Context, by Principal, email string, role account.Role, ttl time.Duration) (string, Invitation, error) {
+//
+// retry names the request when its client may retry it (a hash of its
+// Idempotency-Key and who sent it); nil when it cannot. With it the token
+// is derived from it under a server secret instead of drawn at random, so
+// a retry whose first try committed unseen finds the same invitation and
+// returns it rather than making a second.
+func (s *Service) Invite(ctx context.Context, by Principal, email string, role account.Role, ttl time.Duration, retry []byte) (string, Invitation, error) {
 	normalized, err := account.NormalizeEmail(email)
 	if err != nil {
 		return "", Invitation{}, err
@@ -480,10 +495,19 @@ func (s *Service) Invite(ctx context.Context, by Principal, email string, role a
 		return "", Invitation{}, err
 	}
 	token := randomToken()
+	if retry != nil {
+		mac := hmac.New(sha256.New, s.tokenKey)
+		mac.Write(retry)
+		token = base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
 	id := invitation.StreamID(token)
 	create := invitation.Command(invitation.Create{InvitationID: id, UserID: userID, Email: normalized, Role: role,
 		InviterRole: by.Role, Now: s.now(), TTL: ttl})
 	recorded, err := eventstore.Execute(ctx, s.store, invitation.Decider, id, create, by.Meta(""))
+	if errors.Is(err, invitation.ErrExists) && retry != nil {
+		_, inv, lerr := s.invitation(ctx, id)
+		return token, inv, lerr
+	}
 	if err != nil {
 		return "", Invitation{}, err
 	}

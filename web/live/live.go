@@ -65,6 +65,10 @@ type Client struct {
 	SessionID, UserID uuid.UUID
 	// Role decides which published messages the connection receives.
 	Role string
+	// Since is when the session was confirmed: a CloseSessions or
+	// CloseUser after it, which the connection was not yet registered to
+	// receive, closes it on arrival. Zero means "just now".
+	Since time.Time
 }
 
 // Options configures a [Hub]. Zero values take the defaults given.
@@ -117,14 +121,15 @@ type Hub struct {
 
 	mu    sync.Mutex
 	conns map[*conn]bool // connections that receive messages
-	// ended remembers recently closed sessions for endedFor, so a
-	// connection whose session was revoked between its authentication and
-	// its registration here is closed at once rather than at the next
-	// revalidation.
-	ended   map[uuid.UUID]time.Time
-	running map[*conn]bool // connections whose goroutines have not ended
-	closed  bool           // Shutdown has begun; Serve refuses
-	wg      sync.WaitGroup // connection goroutines and the revalidator
+	// endedSessions and endedUsers remember for endedFor when sessions
+	// and users were closed, so a connection authenticated before and
+	// registered after is closed at once rather than at the next
+	// revalidation (or never, for a role change).
+	endedSessions map[uuid.UUID]time.Time
+	endedUsers    map[uuid.UUID]time.Time
+	running       map[*conn]bool // connections whose goroutines have not ended
+	closed        bool           // Shutdown has begun; Serve refuses
+	wg            sync.WaitGroup // connection goroutines and the revalidator
 }
 
 // New returns a hub. If opts.Revalidate is set it starts a goroutine that
@@ -142,7 +147,8 @@ func New(opts Options) *Hub {
 		stop:            make(chan struct{}),
 		conns:           make(map[*conn]bool),
 		running:         make(map[*conn]bool),
-		ended:           make(map[uuid.UUID]time.Time),
+		endedSessions:   make(map[uuid.UUID]time.Time),
+		endedUsers:      make(map[uuid.UUID]time.Time),
 	}
 	if h.logger == nil {
 		h.logger = zap.NewNop()
@@ -231,7 +237,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, c Client) {
 		_ = ws.Close()
 		return
 	}
-	if _, ended := h.ended[c.SessionID]; ended {
+	if h.closedSince(c) {
 		h.mu.Unlock()
 		// Revoked after the web server authenticated it: nothing else
 		// knows this connection, so this goroutine may write.
@@ -306,19 +312,41 @@ func (h *Hub) Publish(msg []byte, to func(Client) bool) {
 // returns reaches them.
 func (h *Hub) CloseSessions(ids ...uuid.UUID) {
 	set := make(map[uuid.UUID]bool, len(ids))
+	h.remember(h.endedSessions, ids...)
+	for _, id := range ids {
+		set[id] = true
+	}
+	h.closeWhere(func(c Client) bool { return set[c.SessionID] }, "session_ended")
+}
+
+// remember records that ids were closed now, forgetting what is older
+// than endedFor.
+func (h *Hub) remember(ended map[uuid.UUID]time.Time, ids ...uuid.UUID) {
 	now := time.Now()
 	h.mu.Lock()
-	for id, at := range h.ended {
+	defer h.mu.Unlock()
+	for id, at := range ended {
 		if now.Sub(at) > endedFor {
-			delete(h.ended, id)
+			delete(ended, id)
 		}
 	}
 	for _, id := range ids {
-		set[id] = true
-		h.ended[id] = now
+		ended[id] = now
 	}
-	h.mu.Unlock()
-	h.closeWhere(func(c Client) bool { return set[c.SessionID] }, "session_ended")
+}
+
+// closedSince tells whether c's session or user was closed after it was
+// confirmed. The caller holds h.mu.
+func (h *Hub) closedSince(c Client) bool {
+	since := c.Since
+	if since.IsZero() {
+		since = time.Now().Add(-endedFor)
+	}
+	if at, ok := h.endedSessions[c.SessionID]; ok && !at.Before(since) {
+		return true
+	}
+	at, ok := h.endedUsers[c.UserID]
+	return ok && !c.Since.IsZero() && !at.Before(since)
 }
 
 // endedFor is how long a closed session is remembered: far longer than
@@ -329,6 +357,7 @@ const endedFor = time.Minute
 // when a user is deactivated. No message published after it returns
 // reaches them.
 func (h *Hub) CloseUser(userID uuid.UUID) {
+	h.remember(h.endedUsers, userID)
 	h.closeWhere(func(c Client) bool { return c.UserID == userID }, "user_closed")
 }
 

@@ -41,10 +41,12 @@ func newHub(tb testing.TB, opts live.Options) (*live.Hub, string) {
 	hub := live.New(opts)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		since, _ := time.Parse(time.RFC3339Nano, q.Get("since"))
 		hub.Serve(w, r, live.Client{
 			SessionID: uuid.MustParse(q.Get("session")),
 			UserID:    uuid.MustParse(q.Get("user")),
 			Role:      q.Get("role"),
+			Since:     since,
 		})
 	}))
 	tb.Cleanup(func() {
@@ -70,6 +72,9 @@ func tryDial(d *websocket.Dialer, addr string, c live.Client, origin string) (*w
 		h.Set("Origin", origin)
 	}
 	q := url.Values{"session": {c.SessionID.String()}, "user": {c.UserID.String()}, "role": {c.Role}}
+	if !c.Since.IsZero() {
+		q.Set("since", c.Since.Format(time.RFC3339Nano))
+	}
 	return d.Dial(addr+"?"+q.Encode(), h)
 }
 
@@ -250,6 +255,9 @@ func TestPlainHTTPRequestGetsAJSONError(t *testing.T) {
 	_, addr := newHub(t, live.Options{})
 	c := newClient("volunteer")
 	q := url.Values{"session": {c.SessionID.String()}, "user": {c.UserID.String()}, "role": {c.Role}}
+	if !c.Since.IsZero() {
+		q.Set("since", c.Since.Format(time.RFC3339Nano))
+	}
 	resp, err := http.Get("http" + strings.TrimPrefix(addr, "ws") + "?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +314,22 @@ func TestASessionClosedBeforeItsHandshakeRegistersIsClosedAtOnce(t *testing.T) {
 	}
 	// Another session of the same user connects as usual.
 	connect(t, addr, live.Client{SessionID: uuid.New(), UserID: late.UserID, Role: "dispatcher"})
+}
+
+func TestAUserClosedAfterTheirHandshakeWasAuthenticatedIsClosedOnArrival(t *testing.T) {
+	hub, addr := newHub(t, live.Options{})
+	demoted := newClient("dispatcher")
+	demoted.Since = time.Now()
+	hub.CloseUser(demoted.UserID) // a role change between authentication and registration
+	ws, _, err := tryDial(&dialer, addr, demoted, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	expectClose(t, ws, 4001, "session ended: sign in again")
+	// Authenticated after the change: it connects, with the new role.
+	again := live.Client{SessionID: demoted.SessionID, UserID: demoted.UserID, Role: "volunteer", Since: time.Now()}
+	connect(t, addr, again)
 }
 
 func TestCloseSessionsDoesNotWaitForABacklog(t *testing.T) {

@@ -38,7 +38,7 @@ const testPassword = "correct horse battery staple"
 // env is a whole web server over a fresh real database, with one signed-in
 // user per role.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	ts       *httptest.Server
 	server   *Server
 	dbURL    string
@@ -68,7 +68,7 @@ type envOptions struct {
 }
 
 // testConfig wires real components over a fresh database.
-func testConfig(t *testing.T, e *env, opts envOptions) Config {
+func testConfig(t testing.TB, e *env, opts envOptions) Config {
 	t.Helper()
 	ctx := context.Background()
 	e.dbURL = pgtest.NewDatabase(t)
@@ -124,7 +124,7 @@ func testConfig(t *testing.T, e *env, opts envOptions) Config {
 }
 
 // newEnv starts a server and signs in one user per role.
-func newEnv(t *testing.T, opts envOptions) *env {
+func newEnv(t testing.TB, opts envOptions) *env {
 	t.Helper()
 	e := &env{t: t, users: map[account.Role]*user{}}
 	cfg := testConfig(t, e, opts)

@@ -11,6 +11,7 @@ import (
 	"github.com/presente-dispatch/presente/domain/invitation"
 	"github.com/presente-dispatch/presente/domain/privacy"
 	"github.com/presente-dispatch/presente/domain/retention"
+	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/postgres"
@@ -18,7 +19,7 @@ import (
 
 // newRegistry registers every event type Presente stores.
 func newRegistry() (*eventstore.Registry, error) {
-	return registryOf(slices.Concat(privacy.Events, account.Events, invitation.Events, retention.Events)...)
+	return registryOf(slices.Concat(privacy.Events, account.Events, invitation.Events, retention.Events, volunteer.Events)...)
 }
 
 func registryOf(events ...domain.Event) (*eventstore.Registry, error) {

@@ -1,13 +1,12 @@
 package eventstore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/presente-dispatch/presente/domain"
 )
@@ -20,115 +19,36 @@ type StreamAppend struct {
 	Events   []domain.Event
 }
 
-// AppendAll appends to several streams in one transaction: all of the
-// appends are committed, or none. A rule that spans aggregates (a
-// volunteer may not hold two overlapping assignments; a request may not
-// take more volunteers than it needs) is kept by deciding on every stream
-// it reads and appending to all of them at the versions read: if any moved
-// meanwhile, nothing is written and the caller gets a *ConcurrencyError.
-// Every event shares meta, and so one correlation id.
+// Loader reads a stream inside a Transact, locking it until the
+// transaction ends: it returns the stream's events and version.
+type Loader func(ctx context.Context, streamID uuid.UUID) ([]Recorded, int64, error)
+
+// lockStreamSQL locks a stream's row for the rest of the transaction.
+const lockStreamSQL = `SELECT version FROM streams WHERE stream_id = $1 FOR UPDATE`
+
+// Transact runs a command that spans streams (a volunteer claims a shift
+// slot: the shift's capacity and the volunteer's other commitments) as one
+// transaction: decide reads every stream it needs through load, which locks
+// each until the end, decides, and returns the appends at the versions it
+// read; they are written in the same transaction. Commands on the same
+// streams therefore queue on their locks instead of racing and retrying, so
+// two hundred volunteers claiming one shift at once are served one after
+// another, each on the shift as the previous one left it.
 //
-// It bypasses group commit, which batches independent appends that
-// succeed or fail alone. It returns each append's recorded events in the
-// order given.
-func (s *Store) AppendAll(ctx context.Context, meta Metadata, appends ...StreamAppend) ([][]Recorded, error) {
-	if len(appends) == 0 {
-		return nil, errors.New("append all: no appends given")
-	}
-	if meta.CorrelationID == uuid.Nil {
-		meta.CorrelationID = s.newID()
-	}
-	reqs := make([]*appendRequest, len(appends))
-	seen := make(map[uuid.UUID]bool, len(appends))
-	for i, a := range appends {
-		if seen[a.Stream.ID] {
-			return nil, fmt.Errorf("append all: stream %s appears twice: give all its events in one StreamAppend", a.Stream.ID)
-		}
-		seen[a.Stream.ID] = true
-		req, err := s.prepare(ctx, a.Stream, a.Expected, meta, a.Events)
-		if err != nil {
-			return nil, err
-		}
-		req.done = make(chan error, 1)
-		reqs[i] = req
-	}
-	// Streams are locked in id order, as group commit locks them, so two
-	// transactions over the same streams never deadlock.
-	ordered := slices.Clone(reqs)
-	slices.SortFunc(ordered, func(a, b *appendRequest) int { return cmp.Compare(a.stream.ID.String(), b.stream.ID.String()) })
-
-	if err := s.appendAll(ctx, ordered); err != nil {
-		return nil, err
-	}
-	out := make([][]Recorded, len(reqs))
-	for i, r := range reqs {
-		out[i] = r.recs
-	}
-	return out, nil
-}
-
-// appendAll runs the appends in one transaction and commits it only if
-// every one of them found its stream at the expected version.
-func (s *Store) appendAll(ctx context.Context, reqs []*appendRequest) error {
-	// Close waits for this transaction, as it waits for queued appends.
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("append all: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it does nothing
-	outcomes, err := s.run(ctx, tx, reqs)
-	if err != nil {
-		return s.appendError(reqs[0].stream, err)
-	}
-	for _, o := range outcomes {
-		if o != nil {
-			return o // nothing is committed: the deferred rollback undoes the rest
-		}
-	}
-	err = tx.Commit(ctx)
-	switch {
-	case err == nil:
-		return nil
-	case refused(err):
-		return fmt.Errorf("append all: %w", err)
-	}
-	// The commit's reply was lost: the events are in the log or not, all
-	// together; look for them.
-	s.settle(reqs, err)
-	for _, r := range reqs {
-		if err := <-r.done; err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Transact runs a command that spans streams: decide loads what it needs,
-// decides, and returns the appends at the versions it loaded; Transact
-// appends them atomically. When another writer moved one of the streams
-// first it runs decide again on fresh state, at most Options.MaxAttempts
-// times in all. A domain error from decide is returned as it is and never
-// retried; a decide that returns no appends appends nothing.
-func (s *Store) Transact(ctx context.Context, meta Metadata, decide func(ctx context.Context) ([]StreamAppend, error)) ([][]Recorded, error) {
+// A stream that did not exist when read cannot be locked: if another
+// command creates it first, or two commands lock streams in opposite
+// orders and Postgres breaks the deadlock, decide runs again, at most
+// Options.MaxAttempts times. A domain error from decide is returned as it
+// is; a decide that returns no appends writes nothing. Commands should
+// read streams in a fixed order of kinds (requests and shifts before
+// volunteers) to keep deadlocks rare.
+func (s *Store) Transact(ctx context.Context, meta Metadata, decide func(ctx context.Context, load Loader) ([]StreamAppend, error)) ([][]Recorded, error) {
 	if meta.CorrelationID == uuid.Nil {
 		meta.CorrelationID = s.newID() // the same id on every attempt
 	}
 	for attempt := 1; ; attempt++ {
-		appends, err := decide(ctx)
-		if err != nil {
-			return nil, err
-		}
-		appends = slices.DeleteFunc(appends, func(a StreamAppend) bool { return len(a.Events) == 0 })
-		if len(appends) == 0 {
-			return nil, nil
-		}
-		recorded, err := s.AppendAll(ctx, meta, appends...)
-		if !errors.Is(err, ErrConcurrency) {
+		recorded, err := s.transactOnce(ctx, meta, decide)
+		if !errors.Is(err, ErrConcurrency) && !isDeadlock(err) {
 			return recorded, err
 		}
 		if attempt >= s.maxAttempts {
@@ -138,4 +58,99 @@ func (s *Store) Transact(ctx context.Context, meta Metadata, decide func(ctx con
 			return nil, err
 		}
 	}
+}
+
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+func (s *Store) transactOnce(ctx context.Context, meta Metadata, decide func(ctx context.Context, load Loader) ([]StreamAppend, error)) ([][]Recorded, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("transact: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it does nothing
+	load := func(ctx context.Context, id uuid.UUID) ([]Recorded, int64, error) {
+		if _, err := tx.Exec(ctx, lockStreamSQL, id); err != nil {
+			return nil, 0, fmt.Errorf("lock stream %s: %w", id, err)
+		}
+		events, err := s.query(ctx, tx, selectEvents+`WHERE stream_id = $1 ORDER BY stream_version`, id)
+		if err != nil {
+			return nil, 0, fmt.Errorf("load stream %s: %w", id, err)
+		}
+		var version int64
+		if len(events) > 0 {
+			version = events[len(events)-1].StreamVersion
+		}
+		return events, version, nil
+	}
+	appends, err := decide(ctx, load)
+	if err != nil {
+		return nil, err
+	}
+	reqs := make([]*appendRequest, 0, len(appends))
+	seen := map[uuid.UUID]bool{}
+	for _, a := range appends {
+		if len(a.Events) == 0 {
+			continue
+		}
+		if seen[a.Stream.ID] {
+			return nil, fmt.Errorf("transact: stream %s appears twice: give all its events in one StreamAppend", a.Stream.ID)
+		}
+		seen[a.Stream.ID] = true
+		req, err := s.prepare(ctx, a.Stream, a.Expected, meta, a.Events)
+		if err != nil {
+			return nil, err
+		}
+		req.done = make(chan error, 1)
+		reqs = append(reqs, req)
+	}
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	outcomes, err := s.run(ctx, tx, reqs)
+	if err != nil {
+		return nil, s.appendError(reqs[0].stream, err)
+	}
+	for _, o := range outcomes {
+		if o != nil {
+			return nil, o
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		if refused(err) {
+			return nil, fmt.Errorf("transact: %w", err)
+		}
+		s.settle(reqs, err)
+		for _, r := range reqs {
+			if err := <-r.done; err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([][]Recorded, 0, len(reqs))
+	for _, r := range reqs {
+		out = append(out, r.recs)
+	}
+	return out, nil
+}
+
+// Fold folds recorded events with a decider: the state they leave. A
+// record of another stream type is a StreamTypeError.
+func Fold[S, C any](d domain.Decider[S, C], history []Recorded) (S, error) {
+	state := d.Initial()
+	for _, r := range history {
+		if r.StreamType != d.StreamType {
+			var zero S
+			return zero, &StreamTypeError{StreamID: r.StreamID, Want: d.StreamType, Got: r.StreamType}
+		}
+		state = d.Evolve(state, r.Event)
+	}
+	return state, nil
 }

@@ -59,15 +59,8 @@ func LoadState[S, C any](ctx context.Context, s *Store, d domain.Decider[S, C], 
 		var zero S
 		return zero, 0, err
 	}
-	state := d.Initial()
-	for _, r := range history {
-		if r.StreamType != d.StreamType {
-			var zero S
-			return zero, 0, &StreamTypeError{StreamID: streamID, Want: d.StreamType, Got: r.StreamType}
-		}
-		state = d.Evolve(state, r.Event)
-	}
-	return state, version, nil
+	state, err := Fold(d, history)
+	return state, version, err
 }
 
 // backoff waits a short, jittered, growing time so that writers colliding

@@ -20,7 +20,11 @@ type StreamAppend struct {
 }
 
 // Loader reads a stream inside a Transact, locking it until the
-// transaction ends: it returns the stream's events and version.
+// transaction ends: it returns the stream's events and version. Personal
+// data stays sealed (as stored): decisions never need it, and revealing it
+// would need a second connection while this one holds locks. A command
+// must therefore not copy a personal-data field from what it loaded into
+// a new event.
 type Loader func(ctx context.Context, streamID uuid.UUID) ([]Recorded, int64, error)
 
 // lockStreamSQL locks a stream's row for the rest of the transaction.
@@ -80,7 +84,7 @@ func (s *Store) transactOnce(ctx context.Context, meta Metadata, decide func(ctx
 		if _, err := tx.Exec(ctx, lockStreamSQL, id); err != nil {
 			return nil, 0, fmt.Errorf("lock stream %s: %w", id, err)
 		}
-		events, err := s.query(ctx, tx, selectEvents+`WHERE stream_id = $1 ORDER BY stream_version`, id)
+		events, err := s.scan(ctx, tx, selectEvents+`WHERE stream_id = $1 ORDER BY stream_version`, id)
 		if err != nil {
 			return nil, 0, fmt.Errorf("load stream %s: %w", id, err)
 		}

@@ -497,7 +497,20 @@ func (s *Store) ReadAll(ctx context.Context, after Cursor, limit int) ([]Recorde
 	return events, nil
 }
 
+// query reads events and reveals their personal data.
 func (s *Store) query(ctx context.Context, q querier, sql string, args ...any) ([]Recorded, error) {
+	out, err := s.scan(ctx, q, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.reveal(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scan reads events as stored: personal-data fields stay sealed.
+func (s *Store) scan(ctx context.Context, q querier, sql string, args ...any) ([]Recorded, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
@@ -526,9 +539,6 @@ func (s *Store) query(ctx context.Context, q querier, sql string, args ...any) (
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if err := s.reveal(ctx, out); err != nil {
 		return nil, err
 	}
 	return out, nil

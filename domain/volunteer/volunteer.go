@@ -79,6 +79,9 @@ type (
 		Email       string     `json:"email" pii:"volunteer_id"`
 		Languages   []Language `json:"languages"`
 		Regions     []string   `json:"regions"`
+		// PriorAssignments counts those done before Presente kept the
+		// record, so a seasoned volunteer is not treated as a newcomer.
+		PriorAssignments int `json:"prior_assignments,omitempty"`
 	}
 	// ProfileChanged replaces the languages and regions.
 	ProfileChanged struct {
@@ -131,9 +134,11 @@ type (
 		Window       domain.Window `json:"window"`
 	}
 	// Released ends a commitment: done, declined, withdrawn or released.
+	// Served is set when the work was done.
 	Released struct {
 		VolunteerID  uuid.UUID `json:"volunteer_id"`
 		CommitmentID uuid.UUID `json:"commitment_id"`
+		Served       bool      `json:"served,omitempty"`
 	}
 )
 
@@ -164,6 +169,8 @@ type (
 		Email       string
 		Languages   []Language
 		Regions     []string
+		// PriorAssignments counts assignments done before Presente.
+		PriorAssignments int
 	}
 	// ChangeProfile replaces languages and regions.
 	ChangeProfile struct {
@@ -197,8 +204,11 @@ type (
 		Window       domain.Window
 		Requires     []Certification
 	}
-	// Release ends a commitment.
-	Release struct{ CommitmentID uuid.UUID }
+	// Release ends a commitment; Served when the work was done.
+	Release struct {
+		CommitmentID uuid.UUID
+		Served       bool
+	}
 )
 
 // Command is any of the commands above.
@@ -290,6 +300,9 @@ type State struct {
 	Regions        []string
 	Certifications map[Certification]grant
 	Commitments    map[uuid.UUID]Committed
+	// Served counts the assignments the volunteer has completed, with
+	// those done before Presente.
+	Served int
 }
 
 // Speaks tells the volunteer's level in a language ("" when none).
@@ -318,6 +331,27 @@ func (s State) CertificationExpiry(c Certification) (time.Time, bool) {
 	return g.Until, ok
 }
 
+// LanguageCodes lists the codes of the languages the volunteer speaks.
+func (s State) LanguageCodes() []string {
+	codes := make([]string, len(s.Languages))
+	for i, l := range s.Languages {
+		codes[i] = l.Code
+	}
+	return codes
+}
+
+// CertifiedFor lists the certifications valid for the whole window.
+func (s State) CertifiedFor(w domain.Window) []Certification {
+	var out []Certification
+	for c, g := range s.Certifications {
+		if g.validFor(w) {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Load is how many commitments the volunteer holds that have not ended
 // by now.
 func (s State) Load(now time.Time) int {
@@ -344,7 +378,7 @@ func evolve(s State, e domain.Event) State {
 	switch e := e.(type) {
 	case Registered:
 		s.Exists, s.VolunteerID, s.UserID, s.Active = true, e.VolunteerID, e.UserID, true
-		s.Languages, s.Regions = e.Languages, e.Regions
+		s.Languages, s.Regions, s.Served = e.Languages, e.Regions, e.PriorAssignments
 	case ProfileChanged:
 		s.Languages, s.Regions = e.Languages, e.Regions
 	case OnCallChanged:
@@ -360,6 +394,9 @@ func evolve(s State, e domain.Event) State {
 	case Committed:
 		s.Commitments[e.CommitmentID] = e
 	case Released:
+		if c, ok := s.Commitments[e.CommitmentID]; ok && e.Served && c.Kind == Assignment {
+			s.Served++
+		}
 		delete(s.Commitments, e.CommitmentID)
 	}
 	return s
@@ -386,8 +423,11 @@ func decide(s State, c Command) ([]domain.Event, error) {
 		if err != nil {
 			return nil, err
 		}
+		if c.PriorAssignments < 0 || c.PriorAssignments > 10000 {
+			return nil, &InvalidError{Field: "prior_assignments", Message: "must be from 0 to 10000"}
+		}
 		return []domain.Event{Registered{VolunteerID: c.VolunteerID, UserID: c.UserID, Name: name, Phone: phone, Email: email,
-			Languages: langs, Regions: regions}}, nil
+			Languages: langs, Regions: regions, PriorAssignments: c.PriorAssignments}}, nil
 	case ChangeProfile:
 		langs, regions, err := checkProfile(c.Languages, c.Regions)
 		if err != nil {
@@ -444,7 +484,7 @@ func decide(s State, c Command) ([]domain.Event, error) {
 		if _, ok := s.Commitments[c.CommitmentID]; !ok {
 			return nil, ErrNoSuchCommitment
 		}
-		return []domain.Event{Released{VolunteerID: id, CommitmentID: c.CommitmentID}}, nil
+		return []domain.Event{Released{VolunteerID: id, CommitmentID: c.CommitmentID, Served: c.Served}}, nil
 	}
 	return nil, fmt.Errorf("volunteer: unknown command %T", c)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/presente-dispatch/presente/domain"
+	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/shift"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/dispatch"
@@ -45,7 +46,7 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	registry := eventstore.NewRegistry()
-	for _, e := range slices.Concat(volunteer.Events, shift.Events) {
+	for _, e := range slices.Concat(volunteer.Events, shift.Events, request.Events) {
 		if err := registry.Register(e); err != nil {
 			t.Fatal(err)
 		}
@@ -61,10 +62,21 @@ func newFixture(t *testing.T) fixture {
 
 func (f fixture) volunteer(t *testing.T, certs ...volunteer.Certification) uuid.UUID {
 	t.Helper()
+	return f.register(t, 0, certs...)
+}
+
+// veteran registers a volunteer with assignments done before Presente.
+func (f fixture) veteran(t *testing.T, certs ...volunteer.Certification) uuid.UUID {
+	t.Helper()
+	return f.register(t, 12, certs...)
+}
+
+func (f fixture) register(t *testing.T, prior int, certs ...volunteer.Certification) uuid.UUID {
+	t.Helper()
 	id := uuid.New()
 	ctx := context.Background()
 	if err := f.svc.RegisterVolunteer(ctx, meta, volunteer.Register{VolunteerID: id, Name: "Volunteer " + id.String()[:4], Phone: "+1 555 0100",
-		Languages: []volunteer.Language{{Code: "es", Level: volunteer.Fluent}}, Regions: []string{"East"}}); err != nil {
+		Languages: []volunteer.Language{{Code: "es", Level: volunteer.Fluent}}, Regions: []string{"East"}, PriorAssignments: prior}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range certs {

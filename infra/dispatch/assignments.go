@@ -1,0 +1,136 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/presente-dispatch/presente/domain/request"
+	"github.com/presente-dispatch/presente/domain/volunteer"
+	"github.com/presente-dispatch/presente/infra/eventstore"
+)
+
+// ReceiveRequest records a new request.
+func (s *Service) ReceiveRequest(ctx context.Context, meta eventstore.Metadata, c request.Receive) error {
+	_, err := eventstore.Execute(ctx, s.store, request.Decider, c.RequestID, request.Command(c), meta)
+	return err
+}
+
+// Request runs a command on a request alone (triage, verification, alert,
+// resolve, close, cancel, reopen).
+func (s *Service) Request(ctx context.Context, meta eventstore.Metadata, requestID uuid.UUID, c request.Command) error {
+	_, err := eventstore.Execute(ctx, s.store, request.Decider, requestID, c, meta)
+	return err
+}
+
+// candidate is what the team rules need of a volunteer, for a window.
+func candidate(v volunteer.State, req request.State) request.Candidate {
+	return request.Candidate{VolunteerID: v.VolunteerID, Languages: v.LanguageCodes(),
+		Certifications: v.CertifiedFor(req.Window), Experienced: v.Served > 0}
+}
+
+// Offer assigns a volunteer to a request: the request's team rules and the
+// volunteer's own (active, free for the request's window, certified for
+// all of it) are decided together, and the request and the volunteer's
+// record change together or not at all. Two dispatchers offering the same
+// volunteer overlapping requests at the same instant: one wins, the other
+// gets the volunteer.OverlapError naming the first. It returns the new
+// assignment's id.
+func (s *Service) Offer(ctx context.Context, meta eventstore.Metadata, requestID, volunteerID uuid.UUID, override bool) (uuid.UUID, error) {
+	assignmentID, err := uuid.NewV7()
+	if err != nil {
+		return uuid.Nil, err
+	}
+	_, err = s.store.Transact(ctx, meta, func(ctx context.Context, l eventstore.Loader) ([]eventstore.StreamAppend, error) {
+		req, err := load(ctx, l, request.Decider, requestID)
+		if err != nil {
+			return nil, err
+		}
+		if !req.state.Exists {
+			return nil, request.ErrNotFound
+		}
+		// Volunteers are locked in id order, so two offers sharing team
+		// members never lock them in opposite orders.
+		ids := []uuid.UUID{volunteerID}
+		for _, a := range req.state.Assignments {
+			if a.Status != request.Declined && a.Status != request.Withdrawn && a.VolunteerID != volunteerID {
+				ids = append(ids, a.VolunteerID)
+			}
+		}
+		slices.SortFunc(ids, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+		vols := map[uuid.UUID]loaded[volunteer.State]{}
+		for _, id := range ids {
+			if vols[id], err = load(ctx, l, volunteer.Decider, id); err != nil {
+				return nil, err
+			}
+		}
+		v := vols[volunteerID]
+		if !v.state.Exists {
+			return nil, volunteer.ErrNotFound
+		}
+		var team []request.Candidate
+		for _, id := range ids {
+			if id != volunteerID {
+				team = append(team, candidate(vols[id].state, req.state))
+			}
+		}
+		offered, err := request.Decider.Decide(req.state, request.Offer{AssignmentID: assignmentID,
+			Candidate: candidate(v.state, req.state), Team: team, Override: override})
+		if err != nil {
+			return nil, err
+		}
+		committed, err := volunteer.Decider.Decide(v.state, volunteer.Commit{CommitmentID: assignmentID, Kind: volunteer.Assignment,
+			Window: req.state.Window, Requires: req.state.Certifications})
+		if err != nil {
+			return nil, err
+		}
+		return []eventstore.StreamAppend{
+			{Stream: eventstore.Stream{Type: request.StreamType, ID: requestID}, Expected: req.version, Events: offered},
+			{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteerID}, Expected: v.version, Events: committed},
+		}, nil
+	})
+	if err != nil {
+		return uuid.Nil, err
+	}
+	return assignmentID, nil
+}
+
+// ChangeAssignment moves an assignment on: accepted, declined, en route,
+// arrived, done, withdrawn. A declined or withdrawn assignment frees the
+// volunteer's window; a done one counts as served.
+func (s *Service) ChangeAssignment(ctx context.Context, meta eventstore.Metadata, requestID, assignmentID uuid.UUID, to request.AssignmentStatus) error {
+	_, err := s.store.Transact(ctx, meta, func(ctx context.Context, l eventstore.Loader) ([]eventstore.StreamAppend, error) {
+		req, err := load(ctx, l, request.Decider, requestID)
+		if err != nil {
+			return nil, err
+		}
+		a, ok := req.state.Assignment(assignmentID)
+		if !ok {
+			return nil, request.ErrNoSuchAssignment
+		}
+		events, err := request.Decider.Decide(req.state, request.ChangeAssignment{AssignmentID: assignmentID, To: to, At: s.now()})
+		if err != nil || len(events) == 0 {
+			return nil, err
+		}
+		appends := []eventstore.StreamAppend{{Stream: eventstore.Stream{Type: request.StreamType, ID: requestID}, Expected: req.version, Events: events}}
+		if to != request.Declined && to != request.Withdrawn && to != request.Done {
+			return appends, nil
+		}
+		v, err := load(ctx, l, volunteer.Decider, a.VolunteerID)
+		if err != nil {
+			return nil, err
+		}
+		released, err := volunteer.Decider.Decide(v.state, volunteer.Release{CommitmentID: assignmentID, Served: to == request.Done})
+		if errors.Is(err, volunteer.ErrNoSuchCommitment) {
+			released, err = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return append(appends, eventstore.StreamAppend{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: a.VolunteerID},
+			Expected: v.version, Events: released}), nil
+	})
+	return err
+}

@@ -442,34 +442,39 @@ func TestForgetDestroysTheKeyAndRecordsIt(t *testing.T) {
 // personal data, with why. Any other string field must carry a pii tag:
 // TestEveryStoredStringIsDeclaredPersonalOrListedAsNot fails otherwise.
 var notPersonal = map[string]bool{
-	"AccountRegistered.role":              true, // one of four role names
-	"AccountRoleChanged.from":             true, // a role name
-	"AccountRoleChanged.to":               true, // a role name
-	"InvitationCreated.role":              true, // a role name
-	"CertificationGranted.certification":  true, // a certification's code name (rapid_response)
-	"CertificationRevoked.certification":  true, // a certification's code name
-	"VolunteerCommitted.kind":             true, // assignment or shift
-	"VolunteerProfileChanged.languages":   true, // language tags and levels (es, fluent)
-	"VolunteerProfileChanged.regions":     true, // coarse regions the volunteer serves (a county, a neighborhood), never an address
-	"VolunteerRegistered.languages":       true, // language tags and levels
-	"VolunteerRegistered.regions":         true, // coarse regions, never an address
-	"AlertSent.region":                    true, // a coarse region
-	"AssignmentChanged.status":            true, // an assignment status code
-	"RequestReceived.certifications":      true, // certification code names
-	"RequestReceived.kind":                true, // accompaniment or rapid_response
-	"RequestReceived.languages":           true, // language tags
-	"RequestReceived.priority":            true, // normal, high or urgent
-	"RequestReceived.region":              true, // a coarse region, never an address (the meeting point and address are sealed)
-	"RequestReceived.sub_kind":            true, // a sub-kind code (court_hearing)
-	"RequestReceived.team_certifications": true, // certification code names
-	"RequestResolved.outcome":             true, // an outcome code from request.Outcomes
-	"RequestTriaged.priority":             true, // a priority code
-	"ShiftScheduled.languages":            true, // language tags
-	"ShiftScheduled.place":                true, // the organization's venue (a courthouse, the welcome center), not a person's address
-	"ShiftScheduled.region":               true, // a coarse region
-	"ShiftScheduled.requires":             true, // certification code names
-	"ShiftScheduled.role":                 true, // what volunteers do on the shift (court watch, hotline)
-	"VerificationRecorded.outcome":        true, // a verification outcome code
+	"AccountRegistered.role":                 true, // one of four role names
+	"AccountRoleChanged.from":                true, // a role name
+	"AccountRoleChanged.to":                  true, // a role name
+	"InvitationCreated.role":                 true, // a role name
+	"CertificationGranted.certification":     true, // a certification's code name (rapid_response)
+	"CertificationRevoked.certification":     true, // a certification's code name
+	"VolunteerCommitted.kind":                true, // assignment or shift
+	"VolunteerProfileChanged.languages":      true, // language tags and levels (es, fluent)
+	"VolunteerProfileChanged.regions":        true, // coarse regions the volunteer serves (a county, a neighborhood), never an address
+	"VolunteerRegistered.languages":          true, // language tags and levels
+	"VolunteerRegistered.regions":            true, // coarse regions, never an address
+	"AlertSent.region":                       true, // a coarse region
+	"AssignmentChanged.status":               true, // an assignment status code
+	"RequestReceived.certifications":         true, // certification code names
+	"RequestReceived.kind":                   true, // accompaniment or rapid_response
+	"RequestReceived.languages":              true, // language tags
+	"RequestReceived.priority":               true, // normal, high or urgent
+	"RequestReceived.region":                 true, // a coarse region, never an address (the meeting point and address are sealed)
+	"RequestReceived.sub_kind":               true, // a sub-kind code (court_hearing)
+	"RequestReceived.team_certifications":    true, // certification code names
+	"RequestResolved.outcome":                true, // an outcome code from request.Outcomes
+	"RequestTriaged.priority":                true, // a priority code
+	"ShiftScheduled.languages":               true, // language tags
+	"ShiftScheduled.place":                   true, // the organization's venue (a courthouse, the welcome center), not a person's address
+	"ShiftScheduled.region":                  true, // a coarse region
+	"ShiftScheduled.requires":                true, // certification code names
+	"ShiftScheduled.role":                    true, // what volunteers do on the shift (court watch, hotline)
+	"VerificationRecorded.outcome":           true, // a verification outcome code
+	"CourseAdded.certification":              true, // a certification code name
+	"CourseAdded.name":                       true, // a course title (Know your rights)
+	"CourseChanged.name":                     true, // a course title
+	"TrainingSessionScheduled.certification": true, // a certification code name
+	"TrainingSessionScheduled.place":         true, // the organization's venue, not a person's address
 }
 
 func TestEveryStoredStringIsDeclaredPersonalOrListedAsNot(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/retention"
 	"github.com/presente-dispatch/presente/domain/shift"
+	"github.com/presente-dispatch/presente/domain/training"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/keyring"
@@ -21,7 +22,7 @@ import (
 
 // newRegistry registers every event type Presente stores.
 func newRegistry() (*eventstore.Registry, error) {
-	return registryOf(slices.Concat(privacy.Events, account.Events, invitation.Events, retention.Events, volunteer.Events, shift.Events, request.Events)...)
+	return registryOf(slices.Concat(privacy.Events, account.Events, invitation.Events, retention.Events, volunteer.Events, shift.Events, request.Events, training.Events)...)
 }
 
 func registryOf(events ...domain.Event) (*eventstore.Registry, error) {

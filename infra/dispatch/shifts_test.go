@@ -14,6 +14,7 @@ import (
 	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/shift"
+	"github.com/presente-dispatch/presente/domain/training"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/dispatch"
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -46,7 +47,7 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	registry := eventstore.NewRegistry()
-	for _, e := range slices.Concat(volunteer.Events, shift.Events, request.Events) {
+	for _, e := range slices.Concat(volunteer.Events, shift.Events, request.Events, training.Events) {
 		if err := registry.Register(e); err != nil {
 			t.Fatal(err)
 		}

@@ -203,6 +203,10 @@ type (
 		Kind         Kind
 		Window       domain.Window
 		Requires     []Certification
+		// FromShift lets an assignment overlap the volunteer's shift
+		// slots (never another assignment): an on-call responder is
+		// dispatched from the shift they are working.
+		FromShift bool
 	}
 	// Release ends a commitment; Served when the work was done.
 	Release struct {
@@ -503,7 +507,8 @@ func commit(s State, c Commit) ([]domain.Event, error) {
 		return nil, nil // already committed: a retried command
 	}
 	for _, held := range s.Commitments {
-		if held.CommitmentID != c.CommitmentID && held.Window.Overlaps(c.Window) {
+		fromShift := c.FromShift && c.Kind == Assignment && held.Kind == ShiftSlot
+		if held.CommitmentID != c.CommitmentID && held.Window.Overlaps(c.Window) && !fromShift {
 			return nil, &OverlapError{With: held.CommitmentID, Kind: held.Kind, Window: held.Window}
 		}
 	}

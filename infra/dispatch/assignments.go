@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/presente-dispatch/presente/domain/matching"
 	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -82,7 +83,7 @@ func (s *Service) Offer(ctx context.Context, meta eventstore.Metadata, requestID
 			return nil, err
 		}
 		committed, err := volunteer.Decider.Decide(v.state, volunteer.Commit{CommitmentID: assignmentID, Kind: volunteer.Assignment,
-			Window: req.state.Window, Requires: req.state.Certifications})
+			Window: req.state.Window, Requires: req.state.Certifications, FromShift: req.state.Kind == request.RapidResponse})
 		if err != nil {
 			return nil, err
 		}
@@ -133,4 +134,31 @@ func (s *Service) ChangeAssignment(ctx context.Context, meta eventstore.Metadata
 			Expected: v.version, Events: released}), nil
 	})
 	return err
+}
+
+// Match ranks the volunteers who could take the request now, with the
+// reasons each matched or not (see domain/matching); relaxed names the
+// filters the dispatcher dropped. Until the live projections arrive it
+// folds every volunteer's stream, which suits a network of hundreds.
+func (s *Service) Match(ctx context.Context, requestID uuid.UUID, relaxed ...string) (matching.Result, error) {
+	req, _, err := eventstore.LoadState(ctx, s.store, request.Decider, requestID)
+	if err != nil {
+		return matching.Result{}, err
+	}
+	if !req.Exists {
+		return matching.Result{}, request.ErrNotFound
+	}
+	ids, err := s.store.StreamIDs(ctx, volunteer.StreamType)
+	if err != nil {
+		return matching.Result{}, err
+	}
+	vols := make([]volunteer.State, 0, len(ids))
+	for _, id := range ids {
+		v, _, err := eventstore.LoadState(ctx, s.store, volunteer.Decider, id)
+		if err != nil {
+			return matching.Result{}, err
+		}
+		vols = append(vols, v)
+	}
+	return matching.Rank(req, vols, s.now(), relaxed...), nil
 }

@@ -123,3 +123,58 @@ func TestAVolunteerWhoServedWithAVeteranMayThenGoAlone(t *testing.T) {
 		t.Errorf("after one completed assignment: %v", err)
 	}
 }
+
+// TestTheScenarioMorningThroughTheService walks DOMAIN.md's 06:40 report:
+// received, the on-call responders in East with the certification proposed
+// first, two assigned, each accepts, goes en route and arrives, the report
+// is confirmed and the region alerted, and the request resolved and closed.
+func TestTheScenarioMorningThroughTheService(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var responders []uuid.UUID
+	for range 3 {
+		v := f.veteran(t, "rapid_response")
+		if err := f.svc.Volunteer(ctx, meta, v, volunteer.SetOnCall{OnCall: true}); err != nil {
+			t.Fatal(err)
+		}
+		responders = append(responders, v)
+	}
+	f.veteran(t) // not on call, not certified: not proposed
+	r := f.request(t, 2, domain.Window{Start: monday, End: monday.Add(3 * time.Hour)}, "rapid_response")
+
+	res, err := f.svc.Match(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Matches) != 3 {
+		t.Fatalf("proposed %d responders, want the 3 on call and certified", len(res.Matches))
+	}
+	var assignments []uuid.UUID
+	for _, m := range res.Matches[:2] {
+		a, err := f.svc.Offer(ctx, meta, r, m.VolunteerID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assignments = append(assignments, a)
+	}
+	for _, a := range assignments {
+		for _, to := range []request.AssignmentStatus{request.Accepted, request.EnRoute, request.Arrived} {
+			if err := f.svc.ChangeAssignment(ctx, meta, r, a, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := f.svc.Request(ctx, meta, r, request.Alert{}); !errors.Is(err, request.ErrNotConfirmed) {
+		t.Fatalf("an alert before confirmation: %v", err)
+	}
+	for _, c := range []request.Command{request.Verify{Outcome: request.Confirmed}, request.Alert{},
+		request.Resolve{Outcome: "verified_no_action", At: monday.Add(time.Hour)}, request.Close{At: monday.Add(2 * time.Hour)}} {
+		if err := f.svc.Request(ctx, meta, r, c); err != nil {
+			t.Fatalf("%T: %v", c, err)
+		}
+	}
+	st, _, _ := eventstore.LoadState(ctx, f.store, request.Decider, r)
+	if st.Status() != request.Closed || !st.Alerted || st.Verification != request.Confirmed {
+		t.Errorf("the request ends %s, alerted %v, %s; want closed, alerted, confirmed", st.Status(), st.Alerted, st.Verification)
+	}
+}

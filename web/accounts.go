@@ -10,7 +10,7 @@ import (
 	"github.com/presente-dispatch/presente/infra/accounts"
 )
 
-// handleListAccounts serves GET /api/accounts: every account, for admins.
+// handleListAccounts serves GET /api/v1/accounts: every account, for admins.
 func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
 	list, err := s.accounts.Accounts(r.Context())
 	if err != nil {
@@ -20,7 +20,7 @@ func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request, _ *a
 	return nil
 }
 
-// handleGetAccount serves GET /api/accounts/{id}: one account, for admins
+// handleGetAccount serves GET /api/v1/accounts/{id}: one account, for admins
 // and for its holder.
 func (s *Server) handleGetAccount(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
 	id, err := pathID(r, "id")
@@ -66,13 +66,13 @@ func idAndReason(r *http.Request) (uuid.UUID, string, error) {
 	return id, reason, err
 }
 
-// changeRoleRequest is the body of POST /api/accounts/{id}/role.
+// changeRoleRequest is the body of POST /api/v1/accounts/{id}/role.
 type changeRoleRequest struct {
 	Role   account.Role `json:"role"`
 	Reason string       `json:"reason"`
 }
 
-// handleChangeRole serves POST /api/accounts/{id}/role: give an account
+// handleChangeRole serves POST /api/v1/accounts/{id}/role: give an account
 // another role.
 func (s *Server) handleChangeRole(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	id, err := pathID(r, "id")
@@ -92,7 +92,7 @@ func (s *Server) handleChangeRole(w http.ResponseWriter, r *http.Request, p *acc
 	return s.writeAccount(w, r, id)
 }
 
-// handleDeactivate serves POST /api/accounts/{id}/deactivate: close an
+// handleDeactivate serves POST /api/v1/accounts/{id}/deactivate: close an
 // account, end its sessions and close its live connections at once.
 func (s *Server) handleDeactivate(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	id, reason, err := idAndReason(r)
@@ -108,7 +108,7 @@ func (s *Server) handleDeactivate(w http.ResponseWriter, r *http.Request, p *acc
 	return s.writeAccount(w, r, id)
 }
 
-// handleReactivate serves POST /api/accounts/{id}/reactivate: reopen a
+// handleReactivate serves POST /api/v1/accounts/{id}/reactivate: reopen a
 // deactivated account; its holder signs in again.
 func (s *Server) handleReactivate(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	id, reason, err := idAndReason(r)
@@ -121,7 +121,7 @@ func (s *Server) handleReactivate(w http.ResponseWriter, r *http.Request, p *acc
 	return s.writeAccount(w, r, id)
 }
 
-// handleRevokeSessions serves POST /api/accounts/{id}/revoke-sessions: sign
+// handleRevokeSessions serves POST /api/v1/accounts/{id}/revoke-sessions: sign
 // an account out everywhere (a lost phone) and close its live connections
 // at once.
 func (s *Server) handleRevokeSessions(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
@@ -148,21 +148,21 @@ func (s *Server) writeAccount(w http.ResponseWriter, r *http.Request, id uuid.UU
 	return nil
 }
 
-// inviteRequest is the body of POST /api/invitations.
+// inviteRequest is the body of POST /api/v1/invitations.
 type inviteRequest struct {
 	Email          string       `json:"email"`
 	Role           account.Role `json:"role"`
 	ExpiresInHours int          `json:"expires_in_hours"`
 }
 
-// invitationCreated answers POST /api/invitations. Link is shown once, to
+// invitationCreated answers POST /api/v1/invitations. Link is shown once, to
 // whoever invites, to pass on to the invitee.
 type invitationCreated struct {
 	accounts.Invitation
 	Link string `json:"link"`
 }
 
-// handleInvite serves POST /api/invitations: invite an email address to a
+// handleInvite serves POST /api/v1/invitations: invite an email address to a
 // role. The answer holds the single-use link for the invitee; the token is
 // in the link's fragment, which browsers never send to a server, so it
 // stays out of every access log and Referer.
@@ -185,7 +185,7 @@ func (s *Server) handleInvite(w http.ResponseWriter, r *http.Request, p *account
 	return nil
 }
 
-// handleListInvitations serves GET /api/invitations: the pending ones.
+// handleListInvitations serves GET /api/v1/invitations: the pending ones.
 func (s *Server) handleListInvitations(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
 	list, err := s.accounts.Invitations(r.Context())
 	if err != nil {
@@ -198,7 +198,7 @@ func (s *Server) handleListInvitations(w http.ResponseWriter, r *http.Request, _
 	return nil
 }
 
-// handleRevokeInvitation serves POST /api/invitations/{id}/revoke:
+// handleRevokeInvitation serves POST /api/v1/invitations/{id}/revoke:
 // withdraw a pending invitation.
 func (s *Server) handleRevokeInvitation(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	id, reason, err := idAndReason(r)
@@ -217,7 +217,7 @@ type tokenRequest struct {
 	Token string `json:"token"`
 }
 
-// handleLookupInvitation serves POST /api/invitations/lookup: what an
+// handleLookupInvitation serves POST /api/v1/invitations/lookup: what an
 // invitation link offers (address, role, expiry), for the page where the
 // invitee sets a password.
 func (s *Server) handleLookupInvitation(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
@@ -233,13 +233,13 @@ func (s *Server) handleLookupInvitation(w http.ResponseWriter, r *http.Request, 
 	return nil
 }
 
-// acceptRequest is the body of POST /api/invitations/accept.
+// acceptRequest is the body of POST /api/v1/invitations/accept.
 type acceptRequest struct {
 	Token    string `json:"token"`
 	Password string `json:"password"`
 }
 
-// handleAcceptInvitation serves POST /api/invitations/accept: the invitee
+// handleAcceptInvitation serves POST /api/v1/invitations/accept: the invitee
 // sets a password and the account opens; they then sign in.
 func (s *Server) handleAcceptInvitation(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
 	var req acceptRequest

@@ -109,7 +109,7 @@ type throttledError struct{ wait time.Duration }
 
 func (e *throttledError) Error() string { return "too many failed sign-ins" }
 
-// signInRequest is the body of POST /api/session.
+// signInRequest is the body of POST /api/v1/session.
 type signInRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
@@ -122,7 +122,7 @@ type whoAmI struct {
 	Email  string       `json:"email,omitempty"`
 }
 
-// handleSignIn serves POST /api/session: sign in with an email address and
+// handleSignIn serves POST /api/v1/session: sign in with an email address and
 // password. It answers alike for an unknown address, a wrong password and
 // a deactivated account, and after repeated failures for an account or
 // from an address it answers 429 saying how long to wait.
@@ -150,7 +150,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request, _ *account
 	return nil
 }
 
-// handleWhoAmI serves GET /api/session: the signed-in user.
+// handleWhoAmI serves GET /api/v1/session: the signed-in user.
 func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	a, err := s.accounts.Account(r.Context(), p.UserID)
 	if err != nil {
@@ -160,7 +160,7 @@ func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request, p *account
 	return nil
 }
 
-// handleSignOut serves DELETE /api/session: end this session, and close
+// handleSignOut serves DELETE /api/v1/session: end this session, and close
 // the live connections it holds open.
 func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	if err := s.accounts.SignOut(r.Context(), *p); err != nil {
@@ -172,13 +172,13 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request, p *accoun
 	return nil
 }
 
-// changePasswordRequest is the body of POST /api/me/password.
+// changePasswordRequest is the body of POST /api/v1/me/password.
 type changePasswordRequest struct {
 	CurrentPassword string `json:"current_password"`
 	NewPassword     string `json:"new_password"`
 }
 
-// handleChangePassword serves POST /api/me/password: set a new password,
+// handleChangePassword serves POST /api/v1/me/password: set a new password,
 // given the current one. Every other session of the user ends, and its
 // live connections close.
 func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {

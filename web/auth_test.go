@@ -25,27 +25,27 @@ import (
 // names. A route missing here fails the matrix test, so a new route must
 // be thought about.
 var whoMay = map[string]string{
-	"POST /api/session":                       "anyone",
-	"GET /api/session":                        "signed-in",
-	"DELETE /api/session":                     "signed-in",
-	"POST /api/me/password":                   "signed-in",
-	"GET /api/accounts":                       "admin",
-	"GET /api/accounts/{id}":                  "admin self",
-	"POST /api/accounts/{id}/role":            "admin",
-	"POST /api/accounts/{id}/deactivate":      "admin",
-	"POST /api/accounts/{id}/reactivate":      "admin",
-	"POST /api/accounts/{id}/revoke-sessions": "admin",
-	"POST /api/invitations":                   "admin coordinator",
-	"GET /api/invitations":                    "admin coordinator",
-	"POST /api/invitations/{id}/revoke":       "admin coordinator",
-	"POST /api/invitations/lookup":            "anyone",
-	"POST /api/invitations/accept":            "anyone",
-	"POST /api/subjects/{id}/forget":          "coordinator",
-	"GET /api/retention":                      "coordinator",
-	"POST /api/retention/hold":                "coordinator",
-	"POST /api/retention/release":             "coordinator",
-	"GET /api/live":                           "signed-in",
-	"GET /api/openapi.yaml":                   "anyone",
+	"POST /api/v1/session":                       "anyone",
+	"GET /api/v1/session":                        "signed-in",
+	"DELETE /api/v1/session":                     "signed-in",
+	"POST /api/v1/me/password":                   "signed-in",
+	"GET /api/v1/accounts":                       "admin",
+	"GET /api/v1/accounts/{id}":                  "admin self",
+	"POST /api/v1/accounts/{id}/role":            "admin",
+	"POST /api/v1/accounts/{id}/deactivate":      "admin",
+	"POST /api/v1/accounts/{id}/reactivate":      "admin",
+	"POST /api/v1/accounts/{id}/revoke-sessions": "admin",
+	"POST /api/v1/invitations":                   "admin coordinator",
+	"GET /api/v1/invitations":                    "admin coordinator",
+	"POST /api/v1/invitations/{id}/revoke":       "admin coordinator",
+	"POST /api/v1/invitations/lookup":            "anyone",
+	"POST /api/v1/invitations/accept":            "anyone",
+	"POST /api/v1/subjects/{id}/forget":          "coordinator",
+	"GET /api/v1/retention":                      "coordinator",
+	"POST /api/v1/retention/hold":                "coordinator",
+	"POST /api/v1/retention/release":             "coordinator",
+	"GET /api/v1/live":                           "signed-in",
+	"GET /api/v1/openapi.yaml":                   "anyone",
 }
 
 // freshCookie starts a new session for u without going through sign-in,
@@ -158,7 +158,7 @@ func TestSignInSetsAHostOnlyHttpOnlyLaxCookie(t *testing.T) {
 		eventstore.Metadata{Actor: "system:test"}); err != nil {
 		t.Fatal(err)
 	}
-	resp := e.do(nil, "POST", "/api/session", map[string]string{"email": "ANA@example.org", "password": testPassword})
+	resp := e.do(nil, "POST", "/api/v1/session", map[string]string{"email": "ANA@example.org", "password": testPassword})
 	if resp.status != http.StatusOK {
 		t.Fatalf("sign in: %d %s", resp.status, resp.body)
 	}
@@ -172,15 +172,15 @@ func TestSignInSetsAHostOnlyHttpOnlyLaxCookie(t *testing.T) {
 	if strings.Contains(set, "Domain=") {
 		t.Errorf("Set-Cookie %q has a Domain: a __Host- cookie must not", set)
 	}
-	me := e.do(&user{cookie: resp.cookie}, "GET", "/api/session", nil)
+	me := e.do(&user{cookie: resp.cookie}, "GET", "/api/v1/session", nil)
 	if me.status != http.StatusOK || !strings.Contains(me.body, `"role":"dispatcher"`) || !strings.Contains(me.body, u.email) {
-		t.Errorf("GET /api/session = %d %s", me.status, me.body)
+		t.Errorf("GET /api/v1/session = %d %s", me.status, me.body)
 	}
-	out := e.do(&user{cookie: resp.cookie}, "DELETE", "/api/session", nil)
+	out := e.do(&user{cookie: resp.cookie}, "DELETE", "/api/v1/session", nil)
 	if out.status != http.StatusNoContent {
 		t.Fatalf("sign out: %d %s", out.status, out.body)
 	}
-	if again := e.do(&user{cookie: resp.cookie}, "GET", "/api/session", nil); again.status != http.StatusUnauthorized {
+	if again := e.do(&user{cookie: resp.cookie}, "GET", "/api/v1/session", nil); again.status != http.StatusUnauthorized {
 		t.Errorf("after sign-out the cookie still works: %d", again.status)
 	}
 }
@@ -199,7 +199,7 @@ func TestTheSessionCookieIsSecureOnlyWhereBrowsersAcceptIt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, _ := http.NewRequest("POST", "http://"+tt.host+"/api/session", nil)
+			r, _ := http.NewRequest("POST", "http://"+tt.host+"/api/v1/session", nil)
 			r.Host = tt.host
 			if tt.tls {
 				r.TLS = &tls.ConnectionState{}
@@ -217,17 +217,17 @@ func TestTheSessionCookieIsSecureOnlyWhereBrowsersAcceptIt(t *testing.T) {
 func TestSignInNeverTellsWhetherAnAddressHasAnAccount(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	known := e.users[account.Dispatcher].email
-	wrong := e.do(nil, "POST", "/api/session", map[string]string{"email": known, "password": "not the password at all"})
-	unknown := e.do(nil, "POST", "/api/session", map[string]string{"email": "nobody-" + uuid.NewString()[:8] + "@example.org", "password": "not the password at all"})
+	wrong := e.do(nil, "POST", "/api/v1/session", map[string]string{"email": known, "password": "not the password at all"})
+	unknown := e.do(nil, "POST", "/api/v1/session", map[string]string{"email": "nobody-" + uuid.NewString()[:8] + "@example.org", "password": "not the password at all"})
 	if wrong.status != http.StatusUnauthorized || wrong.status != unknown.status || wrong.body != unknown.body {
 		t.Errorf("wrong password: %d %s\nunknown address: %d %s\nwant the same answer", wrong.status, wrong.body, unknown.status, unknown.body)
 	}
 	// A deactivated account with the right password answers the same.
 	admin, dispatcher := e.users[account.Admin], e.users[account.Dispatcher]
-	if r := e.do(admin, "POST", "/api/accounts/"+dispatcher.id.String()+"/deactivate", nil); r.status != http.StatusOK {
+	if r := e.do(admin, "POST", "/api/v1/accounts/"+dispatcher.id.String()+"/deactivate", nil); r.status != http.StatusOK {
 		t.Fatalf("deactivate: %d %s", r.status, r.body)
 	}
-	deactivated := e.do(nil, "POST", "/api/session", map[string]string{"email": known, "password": testPassword})
+	deactivated := e.do(nil, "POST", "/api/v1/session", map[string]string{"email": known, "password": testPassword})
 	if deactivated.status != unknown.status || deactivated.body != unknown.body {
 		t.Errorf("deactivated account: %d %s, want the same answer as an unknown address", deactivated.status, deactivated.body)
 	}
@@ -237,13 +237,13 @@ func TestRepeatedFailedSignInsAreThrottledWithAClearWait(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	email := e.users[account.Volunteer].email
 	for i := range 5 {
-		r := e.do(nil, "POST", "/api/session", map[string]string{"email": email, "password": fmt.Sprintf("guess number %d!", i)})
+		r := e.do(nil, "POST", "/api/v1/session", map[string]string{"email": email, "password": fmt.Sprintf("guess number %d!", i)})
 		if r.status != http.StatusUnauthorized {
 			t.Fatalf("failure %d: %d %s, want 401", i+1, r.status, r.body)
 		}
 	}
 	// Even the right password waits: the account is being guessed at.
-	r := e.do(nil, "POST", "/api/session", map[string]string{"email": email, "password": testPassword})
+	r := e.do(nil, "POST", "/api/v1/session", map[string]string{"email": email, "password": testPassword})
 	if r.status != http.StatusTooManyRequests {
 		t.Fatalf("sixth attempt: %d %s, want 429", r.status, r.body)
 	}
@@ -251,7 +251,7 @@ func TestRepeatedFailedSignInsAreThrottledWithAClearWait(t *testing.T) {
 		t.Errorf("429 Retry-After %q body %s, want 60 seconds in both", r.header.Get("Retry-After"), r.body)
 	}
 	e.throttle.Advance(61 * time.Second)
-	if r := e.do(nil, "POST", "/api/session", map[string]string{"email": email, "password": testPassword}); r.status != http.StatusOK {
+	if r := e.do(nil, "POST", "/api/v1/session", map[string]string{"email": email, "password": testPassword}); r.status != http.StatusOK {
 		t.Errorf("after waiting: %d %s, want 200", r.status, r.body)
 	}
 }
@@ -259,12 +259,12 @@ func TestRepeatedFailedSignInsAreThrottledWithAClearWait(t *testing.T) {
 func TestOneAddressGuessingManyAccountsIsThrottled(t *testing.T) {
 	e := newEnv(t, envOptions{noUsers: true})
 	for i := range 20 {
-		r := e.do(nil, "POST", "/api/session", map[string]string{"email": fmt.Sprintf("person%d@example.org", i), "password": "a password spray"})
+		r := e.do(nil, "POST", "/api/v1/session", map[string]string{"email": fmt.Sprintf("person%d@example.org", i), "password": "a password spray"})
 		if r.status != http.StatusUnauthorized {
 			t.Fatalf("attempt %d: %d %s", i+1, r.status, r.body)
 		}
 	}
-	r := e.do(nil, "POST", "/api/session", map[string]string{"email": "someone-else@example.org", "password": "a password spray"})
+	r := e.do(nil, "POST", "/api/v1/session", map[string]string{"email": "someone-else@example.org", "password": "a password spray"})
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "10" {
 		t.Errorf("21st account from one address: %d Retry-After %q %s, want 429 after 10 seconds", r.status, r.header.Get("Retry-After"), r.body)
 	}
@@ -297,7 +297,7 @@ func TestClientAddrBelievesOnlyTrustedProxies(t *testing.T) {
 }
 
 // wsURL is the live channel's websocket address on the test server.
-func (e *env) wsURL() string { return "ws" + strings.TrimPrefix(e.ts.URL, "http") + "/api/live" }
+func (e *env) wsURL() string { return "ws" + strings.TrimPrefix(e.ts.URL, "http") + "/api/v1/live" }
 
 // dialLive opens the live channel as u from origin.
 func (e *env) dialLive(cookie, origin string) (*websocket.Conn, *http.Response, error) {
@@ -343,14 +343,14 @@ func TestRevokingAUsersSessionsClosesTheirLiveConnectionAtOnce(t *testing.T) {
 		t.Fatalf("first message = %s, %v; want hello", hello, err)
 	}
 
-	r := e.do(admin, "POST", "/api/accounts/"+volunteer.id.String()+"/revoke-sessions", nil)
+	r := e.do(admin, "POST", "/api/v1/accounts/"+volunteer.id.String()+"/revoke-sessions", nil)
 	if r.status != http.StatusOK || !strings.Contains(r.body, `"sessions_ended":1`) {
 		t.Fatalf("revoke: %d %s", r.status, r.body)
 	}
 	if code := expectClosed(t, conn); code != 4001 {
 		t.Errorf("close code = %d, want 4001 (session ended)", code)
 	}
-	if r := e.do(volunteer, "GET", "/api/session", nil); r.status != http.StatusUnauthorized {
+	if r := e.do(volunteer, "GET", "/api/v1/session", nil); r.status != http.StatusUnauthorized {
 		t.Errorf("the revoked session still works: %d", r.status)
 	}
 	// Another user's connection stays open.
@@ -368,7 +368,7 @@ func TestDeactivatingAUserClosesTheirLiveConnectionAndEndsTheirSessions(t *testi
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	r := e.do(admin, "POST", "/api/accounts/"+dispatcher.id.String()+"/deactivate", map[string]string{"reason": "left the network"})
+	r := e.do(admin, "POST", "/api/v1/accounts/"+dispatcher.id.String()+"/deactivate", map[string]string{"reason": "left the network"})
 	if r.status != http.StatusOK || !strings.Contains(r.body, `"active":false`) {
 		t.Fatalf("deactivate: %d %s", r.status, r.body)
 	}
@@ -394,7 +394,7 @@ func TestSigningOutClosesThatSessionsLiveConnectionOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mobile.Close()
-	if r := e.do(phone, "DELETE", "/api/session", nil); r.status != http.StatusNoContent {
+	if r := e.do(phone, "DELETE", "/api/v1/session", nil); r.status != http.StatusNoContent {
 		t.Fatalf("sign out: %d %s", r.status, r.body)
 	}
 	if code := expectClosed(t, mobile); code != 4001 {
@@ -425,15 +425,15 @@ func TestStateChangingRequestsFromAnotherSiteAreRefused(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	admin := e.users[account.Admin]
 	body := map[string]string{"email": "x@example.org", "role": "volunteer"}
-	r := e.do(admin, "POST", "/api/invitations", body, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	r := e.do(admin, "POST", "/api/v1/invitations", body, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
 	if r.status != http.StatusForbidden || r.errorCode() != "cross_origin" {
 		t.Errorf("cross-site POST: %d %s, want 403 cross_origin", r.status, r.body)
 	}
-	r = e.do(admin, "POST", "/api/invitations", body, "Origin", "http://presente.test", "Sec-Fetch-Site", "same-origin")
+	r = e.do(admin, "POST", "/api/v1/invitations", body, "Origin", "http://presente.test", "Sec-Fetch-Site", "same-origin")
 	if r.status != http.StatusCreated {
 		t.Errorf("same-origin POST: %d %s, want 201", r.status, r.body)
 	}
-	if r := e.do(admin, "GET", "/api/invitations", nil, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); r.status != http.StatusOK {
+	if r := e.do(admin, "GET", "/api/v1/invitations", nil, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); r.status != http.StatusOK {
 		t.Errorf("a cross-site GET changes nothing and is allowed: %d", r.status)
 	}
 }
@@ -441,9 +441,9 @@ func TestStateChangingRequestsFromAnotherSiteAreRefused(t *testing.T) {
 func TestAPIResponsesCarryTheCSPAndNoStore(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	for _, r := range []answer{
-		e.do(e.users[account.Admin], "GET", "/api/accounts", nil),
-		e.do(nil, "GET", "/api/accounts", nil),
-		e.do(nil, "POST", "/api/session", "not json"),
+		e.do(e.users[account.Admin], "GET", "/api/v1/accounts", nil),
+		e.do(nil, "GET", "/api/v1/accounts", nil),
+		e.do(nil, "POST", "/api/v1/session", "not json"),
 	} {
 		if got := r.header.Get("Content-Security-Policy"); got != contentSecurityPolicy {
 			t.Errorf("%d answer: CSP %q", r.status, got)
@@ -463,7 +463,7 @@ func TestConcurrentGuessesCannotOutrunTheThrottle(t *testing.T) {
 	for i := range guesses {
 		wg.Go(func() {
 			body := fmt.Sprintf(`{"email":%q,"password":"concurrent guess %d"}`, email, i)
-			req, _ := http.NewRequest("POST", e.ts.URL+"/api/session", strings.NewReader(body))
+			req, _ := http.NewRequest("POST", e.ts.URL+"/api/v1/session", strings.NewReader(body))
 			resp, err := e.ts.Client().Do(req)
 			if err != nil {
 				t.Error(err)
@@ -494,14 +494,14 @@ func TestAThrottledAnswerIsNotKeptForTheRetry(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	u := e.users[account.Dispatcher]
 	for i := range 5 {
-		e.do(u, "POST", "/api/me/password", map[string]string{"current_password": fmt.Sprintf("wrong guess %d!!", i), "new_password": "a new long password"})
+		e.do(u, "POST", "/api/v1/me/password", map[string]string{"current_password": fmt.Sprintf("wrong guess %d!!", i), "new_password": "a new long password"})
 	}
 	body := map[string]string{"current_password": testPassword, "new_password": "a new long password"}
-	if r := e.do(u, "POST", "/api/me/password", body, "Idempotency-Key", "k1"); r.status != http.StatusTooManyRequests {
+	if r := e.do(u, "POST", "/api/v1/me/password", body, "Idempotency-Key", "k1"); r.status != http.StatusTooManyRequests {
 		t.Fatalf("sixth attempt: %d %s, want 429", r.status, r.body)
 	}
 	e.throttle.Advance(time.Minute)
-	if r := e.do(u, "POST", "/api/me/password", body, "Idempotency-Key", "k1"); r.status != http.StatusNoContent {
+	if r := e.do(u, "POST", "/api/v1/me/password", body, "Idempotency-Key", "k1"); r.status != http.StatusNoContent {
 		t.Errorf("the retry after waiting: %d %s, want 204, not the kept 429", r.status, r.body)
 	}
 }
@@ -515,10 +515,10 @@ func TestOverTLSOnlyTheHostPrefixedCookieCounts(t *testing.T) {
 	}
 	// A sibling subdomain could plant the unprefixed cookie; it never counts
 	// where the prefixed one can be set.
-	if r := e.do(&user{cookie: insecureSessionCookie + "=" + token}, "GET", "/api/session", nil); r.status != http.StatusUnauthorized {
+	if r := e.do(&user{cookie: insecureSessionCookie + "=" + token}, "GET", "/api/v1/session", nil); r.status != http.StatusUnauthorized {
 		t.Errorf("the unprefixed cookie over TLS: %d, want 401", r.status)
 	}
-	if r := e.do(&user{cookie: sessionCookie + "=" + token}, "GET", "/api/session", nil); r.status != http.StatusOK {
+	if r := e.do(&user{cookie: sessionCookie + "=" + token}, "GET", "/api/v1/session", nil); r.status != http.StatusOK {
 		t.Errorf("the __Host- cookie over TLS: %d %s, want 200", r.status, r.body)
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // BenchmarkAuthenticatedRequestVsProbe measures what authentication costs
-// each API call: GET /api/session (session lookup and touch, the account's
+// each API call: GET /api/v1/session (session lookup and touch, the account's
 // stream loaded and its email decrypted) against GET /healthz (the same
 // HTTP stack, middleware and headers, no database), interleaved in rounds
 // at the same concurrency over real HTTP, in one process. It reports the
@@ -44,7 +44,7 @@ func BenchmarkAuthenticatedRequestVsProbe(b *testing.B) {
 			var probe, authed, ratios []float64
 			for range rounds {
 				p := closedLoopRate(b, workers, round, get("/healthz"))
-				a := closedLoopRate(b, workers, round, get("/api/session"))
+				a := closedLoopRate(b, workers, round, get("/api/v1/session"))
 				probe, authed, ratios = append(probe, p), append(authed, a), append(ratios, a/p)
 			}
 			b.ReportMetric(median(probe), "probe/s")
@@ -61,7 +61,7 @@ func BenchmarkSignIn(b *testing.B) {
 	u := e.users[account.Dispatcher]
 	body := fmt.Sprintf(`{"email":%q,"password":%q}`, u.email, testPassword)
 	signIn := func() error {
-		req, _ := http.NewRequest("POST", e.ts.URL+"/api/session", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", e.ts.URL+"/api/v1/session", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := e.ts.Client().Do(req)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 //go:embed openapi.yaml
 var openAPI []byte
 
-// handleOpenAPI serves GET /api/openapi.yaml: the API's documentation.
+// handleOpenAPI serves GET /api/v1/openapi.yaml: the API's documentation.
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
 	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
 	_, _ = w.Write(openAPI)

@@ -50,8 +50,8 @@ func TestTheOpenAPIDocumentListsEveryRoute(t *testing.T) {
 
 func TestTheOpenAPIDocumentIsServed(t *testing.T) {
 	e := newEnv(t, envOptions{noUsers: true})
-	r := e.do(nil, "GET", "/api/openapi.yaml", nil)
+	r := e.do(nil, "GET", "/api/v1/openapi.yaml", nil)
 	if r.status != 200 || !strings.HasPrefix(r.body, "openapi: 3.1.0") || !strings.HasPrefix(r.header.Get("Content-Type"), "application/yaml") {
-		t.Errorf("GET /api/openapi.yaml = %d %q %.40s", r.status, r.header.Get("Content-Type"), r.body)
+		t.Errorf("GET /api/v1/openapi.yaml = %d %q %.40s", r.status, r.header.Get("Content-Type"), r.body)
 	}
 }

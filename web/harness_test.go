@@ -160,7 +160,7 @@ func (e *env) newUser(role account.Role) *user {
 		e.t.Fatal(err)
 	}
 	u.id = id
-	resp := e.do(nil, "POST", "/api/session", map[string]string{"email": u.email, "password": testPassword})
+	resp := e.do(nil, "POST", "/api/v1/session", map[string]string{"email": u.email, "password": testPassword})
 	if resp.status != http.StatusOK {
 		e.t.Fatalf("sign in as %s: %d %s", role, resp.status, resp.body)
 	}

@@ -9,14 +9,14 @@ import (
 	"github.com/presente-dispatch/presente/web/live"
 )
 
-// forgetRequest is the body of POST /api/subjects/{id}/forget.
+// forgetRequest is the body of POST /api/v1/subjects/{id}/forget.
 type forgetRequest struct {
 	// Reason is a code (asked, retention, legal, mistake), never free
 	// text, which could name the person beside their id forever.
 	Reason privacy.Reason `json:"reason"`
 }
 
-// handleForget serves POST /api/subjects/{id}/forget: destroy a person's
+// handleForget serves POST /api/v1/subjects/{id}/forget: destroy a person's
 // data key, so their personal data can no longer be read here or in any
 // backup. If the person has an account it can no longer sign in, and its
 // live connections close.
@@ -50,7 +50,7 @@ func (s *Server) handleForget(w http.ResponseWriter, r *http.Request, p *account
 var errActiveAccount = &Error{Code: "account_active",
 	Message: "this person has an active account: an admin deactivates it first, then they can be forgotten"}
 
-// retentionStatus answers GET /api/retention.
+// retentionStatus answers GET /api/v1/retention.
 type retentionStatus struct {
 	OnHold        bool       `json:"on_hold"`
 	HeldSince     *time.Time `json:"held_since,omitempty"`
@@ -67,7 +67,7 @@ func timeOrNil(t time.Time) *time.Time {
 	return &t
 }
 
-// handleRetentionStatus serves GET /api/retention: whether automatic
+// handleRetentionStatus serves GET /api/v1/retention: whether automatic
 // forgetting is paused by a legal hold, and what its last run did.
 func (s *Server) handleRetentionStatus(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
 	st, err := s.retention.Status(r.Context())
@@ -79,7 +79,7 @@ func (s *Server) handleRetentionStatus(w http.ResponseWriter, r *http.Request, _
 	return nil
 }
 
-// handlePlaceHold serves POST /api/retention/hold: pause automatic
+// handlePlaceHold serves POST /api/v1/retention/hold: pause automatic
 // forgetting for a legal hold. The reason is required.
 func (s *Server) handlePlaceHold(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	reason, err := decodeReason(r)
@@ -92,7 +92,7 @@ func (s *Server) handlePlaceHold(w http.ResponseWriter, r *http.Request, p *acco
 	return s.handleRetentionStatus(w, r, p)
 }
 
-// handleLiftHold serves POST /api/retention/release: lift the legal hold;
+// handleLiftHold serves POST /api/v1/retention/release: lift the legal hold;
 // retention resumes with its next run.
 func (s *Server) handleLiftHold(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	reason, err := decodeReason(r)
@@ -105,7 +105,7 @@ func (s *Server) handleLiftHold(w http.ResponseWriter, r *http.Request, p *accou
 	return s.handleRetentionStatus(w, r, p)
 }
 
-// handleLive serves GET /api/live: the websocket of live updates,
+// handleLive serves GET /api/v1/live: the websocket of live updates,
 // authenticated by the session cookie, its Origin checked against the
 // allow-list. It closes at once when the session ends.
 func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {

@@ -131,30 +131,30 @@ func checkRoutes(routes []route) error {
 func (s *Server) routes() []route {
 	admin, coordinator := account.Admin, account.Coordinator
 	return []route{
-		{pattern: "POST /api/session", permission: Public, handler: s.handleSignIn, retrySafe: true},
-		{pattern: "GET /api/session", permission: SignedIn, handler: s.handleWhoAmI},
-		{pattern: "DELETE /api/session", permission: SignedIn, handler: s.handleSignOut, retrySafe: true},
-		{pattern: "POST /api/me/password", permission: SignedIn, handler: s.handleChangePassword},
+		{pattern: "POST /api/v1/session", permission: Public, handler: s.handleSignIn, retrySafe: true},
+		{pattern: "GET /api/v1/session", permission: SignedIn, handler: s.handleWhoAmI},
+		{pattern: "DELETE /api/v1/session", permission: SignedIn, handler: s.handleSignOut, retrySafe: true},
+		{pattern: "POST /api/v1/me/password", permission: SignedIn, handler: s.handleChangePassword},
 
-		{pattern: "GET /api/accounts", permission: Roles(admin), handler: s.handleListAccounts},
-		{pattern: "GET /api/accounts/{id}", permission: Roles(admin).OrSelf("id"), handler: s.handleGetAccount},
-		{pattern: "POST /api/accounts/{id}/role", permission: Roles(admin), handler: s.handleChangeRole},
-		{pattern: "POST /api/accounts/{id}/deactivate", permission: Roles(admin), handler: s.handleDeactivate},
-		{pattern: "POST /api/accounts/{id}/reactivate", permission: Roles(admin), handler: s.handleReactivate},
-		{pattern: "POST /api/accounts/{id}/revoke-sessions", permission: Roles(admin), handler: s.handleRevokeSessions},
+		{pattern: "GET /api/v1/accounts", permission: Roles(admin), handler: s.handleListAccounts},
+		{pattern: "GET /api/v1/accounts/{id}", permission: Roles(admin).OrSelf("id"), handler: s.handleGetAccount},
+		{pattern: "POST /api/v1/accounts/{id}/role", permission: Roles(admin), handler: s.handleChangeRole},
+		{pattern: "POST /api/v1/accounts/{id}/deactivate", permission: Roles(admin), handler: s.handleDeactivate},
+		{pattern: "POST /api/v1/accounts/{id}/reactivate", permission: Roles(admin), handler: s.handleReactivate},
+		{pattern: "POST /api/v1/accounts/{id}/revoke-sessions", permission: Roles(admin), handler: s.handleRevokeSessions},
 
-		{pattern: "POST /api/invitations", permission: Roles(admin, coordinator), handler: s.handleInvite},
-		{pattern: "GET /api/invitations", permission: Roles(admin, coordinator), handler: s.handleListInvitations},
-		{pattern: "POST /api/invitations/{id}/revoke", permission: Roles(admin, coordinator), handler: s.handleRevokeInvitation},
-		{pattern: "POST /api/invitations/lookup", permission: Public, handler: s.handleLookupInvitation, retrySafe: true},
-		{pattern: "POST /api/invitations/accept", permission: Public, handler: s.handleAcceptInvitation},
+		{pattern: "POST /api/v1/invitations", permission: Roles(admin, coordinator), handler: s.handleInvite},
+		{pattern: "GET /api/v1/invitations", permission: Roles(admin, coordinator), handler: s.handleListInvitations},
+		{pattern: "POST /api/v1/invitations/{id}/revoke", permission: Roles(admin, coordinator), handler: s.handleRevokeInvitation},
+		{pattern: "POST /api/v1/invitations/lookup", permission: Public, handler: s.handleLookupInvitation, retrySafe: true},
+		{pattern: "POST /api/v1/invitations/accept", permission: Public, handler: s.handleAcceptInvitation},
 
-		{pattern: "POST /api/subjects/{id}/forget", permission: Roles(coordinator), handler: s.handleForget},
-		{pattern: "GET /api/retention", permission: Roles(coordinator), handler: s.handleRetentionStatus},
-		{pattern: "POST /api/retention/hold", permission: Roles(coordinator), handler: s.handlePlaceHold},
-		{pattern: "POST /api/retention/release", permission: Roles(coordinator), handler: s.handleLiftHold},
+		{pattern: "POST /api/v1/subjects/{id}/forget", permission: Roles(coordinator), handler: s.handleForget},
+		{pattern: "GET /api/v1/retention", permission: Roles(coordinator), handler: s.handleRetentionStatus},
+		{pattern: "POST /api/v1/retention/hold", permission: Roles(coordinator), handler: s.handlePlaceHold},
+		{pattern: "POST /api/v1/retention/release", permission: Roles(coordinator), handler: s.handleLiftHold},
 
 		{pattern: liveRoute, permission: SignedIn, handler: s.handleLive},
-		{pattern: "GET /api/openapi.yaml", permission: Public, handler: s.handleOpenAPI},
+		{pattern: "GET /api/v1/openapi.yaml", permission: Public, handler: s.handleOpenAPI},
 	}
 }

@@ -155,7 +155,7 @@ const requestTimeout = 20 * time.Second
 
 // liveRoute is the live channel's route, which lives as long as its
 // connection.
-const liveRoute = "GET /api/live"
+const liveRoute = "GET /api/v1/live"
 
 // guard wraps a route's handler with what every API call goes through, in
 // order: cross-origin protection for state-changing methods, a bounded

@@ -654,7 +654,7 @@ func TestTheDemoOrganizationSignsInAndOpensTheLiveChannel(t *testing.T) {
 	}
 	base := "http://" + s.Addr()
 	body := fmt.Sprintf(`{"email":"dispatcher@demo.example.org","password":%q}`, demoPassword)
-	resp, err := http.Post(base+"/api/session", "application/json", strings.NewReader(body))
+	resp, err := http.Post(base+"/api/v1/session", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,7 +664,7 @@ func TestTheDemoOrganizationSignsInAndOpensTheLiveChannel(t *testing.T) {
 	}
 	cookie := resp.Cookies()[0]
 	h := http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}, "Origin": {"http://" + s.Addr()}}
-	conn, _, err := websocket.DefaultDialer.Dial("ws://"+s.Addr()+"/api/live", h)
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+s.Addr()+"/api/v1/live", h)
 	if err != nil {
 		t.Fatalf("the live channel from the server's own page: %v", err)
 	}

@@ -25,27 +25,35 @@ import (
 // names. A route missing here fails the matrix test, so a new route must
 // be thought about.
 var whoMay = map[string]string{
-	"POST /api/v1/session":                       "anyone",
-	"GET /api/v1/session":                        "signed-in",
-	"DELETE /api/v1/session":                     "signed-in",
-	"POST /api/v1/me/password":                   "signed-in",
-	"GET /api/v1/accounts":                       "admin",
-	"GET /api/v1/accounts/{id}":                  "admin self",
-	"POST /api/v1/accounts/{id}/role":            "admin",
-	"POST /api/v1/accounts/{id}/deactivate":      "admin",
-	"POST /api/v1/accounts/{id}/reactivate":      "admin",
-	"POST /api/v1/accounts/{id}/revoke-sessions": "admin",
-	"POST /api/v1/invitations":                   "admin coordinator",
-	"GET /api/v1/invitations":                    "admin coordinator",
-	"POST /api/v1/invitations/{id}/revoke":       "admin coordinator",
-	"POST /api/v1/invitations/lookup":            "anyone",
-	"POST /api/v1/invitations/accept":            "anyone",
-	"POST /api/v1/subjects/{id}/forget":          "coordinator",
-	"GET /api/v1/retention":                      "coordinator",
-	"POST /api/v1/retention/hold":                "coordinator",
-	"POST /api/v1/retention/release":             "coordinator",
-	"GET /api/v1/live":                           "signed-in",
-	"GET /api/v1/openapi.yaml":                   "anyone",
+	"POST /api/v1/session":                                "anyone",
+	"GET /api/v1/session":                                 "signed-in",
+	"DELETE /api/v1/session":                              "signed-in",
+	"POST /api/v1/me/password":                            "signed-in",
+	"GET /api/v1/accounts":                                "admin",
+	"GET /api/v1/accounts/{id}":                           "admin self",
+	"POST /api/v1/accounts/{id}/role":                     "admin",
+	"POST /api/v1/accounts/{id}/deactivate":               "admin",
+	"POST /api/v1/accounts/{id}/reactivate":               "admin",
+	"POST /api/v1/accounts/{id}/revoke-sessions":          "admin",
+	"POST /api/v1/invitations":                            "admin coordinator",
+	"GET /api/v1/invitations":                             "admin coordinator",
+	"POST /api/v1/invitations/{id}/revoke":                "admin coordinator",
+	"POST /api/v1/invitations/lookup":                     "anyone",
+	"POST /api/v1/invitations/accept":                     "anyone",
+	"POST /api/v1/subjects/{id}/forget":                   "coordinator",
+	"GET /api/v1/retention":                               "coordinator",
+	"POST /api/v1/retention/hold":                         "coordinator",
+	"POST /api/v1/retention/release":                      "coordinator",
+	"GET /api/v1/live":                                    "signed-in",
+	"GET /api/v1/openapi.yaml":                            "anyone",
+	"POST /api/v1/volunteers":                             "coordinator",
+	"GET /api/v1/volunteers/{id}":                         "coordinator dispatcher self",
+	"POST /api/v1/volunteers/{id}/on-call":                "coordinator dispatcher self",
+	"POST /api/v1/volunteers/{id}/certifications":         "coordinator",
+	"POST /api/v1/shifts":                                 "coordinator",
+	"GET /api/v1/shifts/{id}":                             "signed-in",
+	"POST /api/v1/shifts/{id}/claims/{volunteer}":         "coordinator dispatcher self",
+	"POST /api/v1/shifts/{id}/claims/{volunteer}/release": "coordinator dispatcher self",
 }
 
 // freshCookie starts a new session for u without going through sign-in,
@@ -94,6 +102,7 @@ func TestEveryRouteAnswersEachRoleAsItsPermissionSays(t *testing.T) {
 			t.Run(rt.pattern+" as "+c.name, func(t *testing.T) {
 				method, path, _ := strings.Cut(rt.pattern, " ")
 				path = strings.ReplaceAll(path, "{id}", c.id.String())
+				path = strings.ReplaceAll(path, "{volunteer}", c.id.String())
 				req, err := http.NewRequest(method, e.ts.URL+path, nil)
 				if err != nil {
 					t.Fatal(err)

@@ -12,7 +12,10 @@ import (
 
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/invitation"
+	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/retention"
+	"github.com/presente-dispatch/presente/domain/shift"
+	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/accounts"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/idempotency"
@@ -65,6 +68,22 @@ var domainAnswers = []struct {
 	{retention.ErrOnHold, http.StatusConflict, "on_hold"},
 	{keyring.ErrForgotten, http.StatusGone, "forgotten"},
 	{idempotency.ErrInProgress, http.StatusConflict, "request_in_progress"},
+	{volunteer.ErrNotFound, http.StatusNotFound, "volunteer_not_found"},
+	{volunteer.ErrAlreadyRegistered, http.StatusConflict, "already_exists"},
+	{volunteer.ErrInactive, http.StatusConflict, "volunteer_inactive"},
+	{volunteer.ErrHasCommitments, http.StatusConflict, "volunteer_has_commitments"},
+	{volunteer.ErrNotCertified, http.StatusConflict, "not_certified"},
+	{shift.ErrNotFound, http.StatusNotFound, "shift_not_found"},
+	{shift.ErrExists, http.StatusConflict, "already_exists"},
+	{shift.ErrCancelled, http.StatusConflict, "shift_cancelled"},
+	{shift.ErrOver, http.StatusConflict, "shift_over"},
+	{shift.ErrAlreadyClaimed, http.StatusConflict, "already_claimed"},
+	{shift.ErrAlreadyWaitlisted, http.StatusConflict, "already_waitlisted"},
+	{shift.ErrNotClaimed, http.StatusConflict, "not_claimed"},
+	{shift.ErrLateRelease, http.StatusUnprocessableEntity, "late_release_needs_reason"},
+	{shift.ErrReasonRequired, http.StatusBadRequest, "reason_required"},
+	{shift.ErrNotCheckedIn, http.StatusConflict, "not_checked_in"},
+	{shift.ErrAlreadyCheckedIn, http.StatusConflict, "already_checked_in"},
 	{idempotency.ErrMismatch, http.StatusUnprocessableEntity, "idempotency_key_reused"},
 }
 
@@ -74,10 +93,15 @@ func errorStatus(err error) (int, *Error) {
 	var (
 		apiErr     *Error
 		conflict   *eventstore.ConcurrencyError
-		invalid    *account.InvalidError
-		retInvalid *retention.InvalidError
 		throttled  *throttledError
 		streamType *eventstore.StreamTypeError
+		field      interface {
+			error
+			Invalid() (string, string)
+		}
+		overlap *volunteer.OverlapError
+		cert    *volunteer.CertificationError
+		rule    *request.RuleError
 	)
 	for _, a := range domainAnswers {
 		if errors.Is(err, a.err) {
@@ -105,10 +129,15 @@ func errorStatus(err error) (int, *Error) {
 	case errors.As(err, &conflict):
 		return http.StatusConflict, &Error{Code: "conflict",
 			Message: "someone else changed this at the same moment: reload and try again"}
-	case errors.As(err, &invalid):
-		return http.StatusBadRequest, &Error{Code: "invalid_field", Field: invalid.Field, Message: invalid.Error()}
-	case errors.As(err, &retInvalid):
-		return http.StatusBadRequest, &Error{Code: "invalid_field", Field: retInvalid.Field, Message: retInvalid.Error()}
+	case errors.As(err, &field):
+		name, msg := field.Invalid()
+		return http.StatusBadRequest, &Error{Code: "invalid_field", Field: name, Message: name + ": " + msg}
+	case errors.As(err, &overlap):
+		return http.StatusConflict, &Error{Code: "overlap", Message: overlap.Error()}
+	case errors.As(err, &cert):
+		return http.StatusConflict, &Error{Code: "certification_missing", Message: cert.Error()}
+	case errors.As(err, &rule):
+		return http.StatusConflict, &Error{Code: rule.Rule, Message: rule.Error()}
 	case errors.As(err, &apiErr):
 		return http.StatusBadRequest, apiErr
 	case errors.Is(err, eventstore.ErrOutcomeUnknown):

@@ -21,8 +21,13 @@ import (
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/invitation"
 	"github.com/presente-dispatch/presente/domain/privacy"
+	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/retention"
+	"github.com/presente-dispatch/presente/domain/shift"
+	"github.com/presente-dispatch/presente/domain/training"
+	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/accounts"
+	"github.com/presente-dispatch/presente/infra/dispatch"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/idempotency"
 	"github.com/presente-dispatch/presente/infra/keyring"
@@ -82,7 +87,8 @@ func testConfig(t testing.TB, e *env, opts envOptions) Config {
 		t.Fatal(err)
 	}
 	registry := eventstore.NewRegistry()
-	for _, ev := range slices.Concat(account.Events, invitation.Events, privacy.Events, retention.Events) {
+	for _, ev := range slices.Concat(account.Events, invitation.Events, privacy.Events, retention.Events,
+		volunteer.Events, shift.Events, request.Events, training.Events) {
 		if err := registry.Register(ev); err != nil {
 			t.Fatal(err)
 		}
@@ -116,6 +122,7 @@ func testConfig(t testing.TB, e *env, opts envOptions) Config {
 			return infraprivacy.Forget(ctx, e.pool, e.store, subject, meta)
 		},
 		Retention:   ret,
+		Dispatch:    dispatch.New(e.store, dispatch.Options{Clock: e.throttle.Now}),
 		Idempotency: idempotency.New(e.pool, master, idempotency.Options{}),
 		Hub:         e.hub,
 		PublicURL:   &url.URL{Scheme: "http", Host: "presente.test"},
@@ -237,4 +244,12 @@ func pgtestAssertAbsent(t *testing.T, when, dbURL string, secrets map[string]str
 		t.Fatalf("%s: the dump holds no sealed personal data at all, so it proves nothing", when)
 	}
 	pgtest.AssertAbsent(t, when, dump, secrets)
+}
+
+// decode unmarshals a JSON answer body into v.
+func decode(t *testing.T, body string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		t.Fatalf("decode %q: %v", body, err)
+	}
 }

@@ -154,6 +154,16 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/retention/hold", permission: Roles(coordinator), handler: s.handlePlaceHold},
 		{pattern: "POST /api/v1/retention/release", permission: Roles(coordinator), handler: s.handleLiftHold},
 
+		{pattern: "POST /api/v1/volunteers", permission: Roles(coordinator), handler: s.handleRegisterVolunteer},
+		{pattern: "GET /api/v1/volunteers/{id}", permission: Roles(staff...).OrSelf("id"), handler: s.handleGetVolunteer},
+		{pattern: "POST /api/v1/volunteers/{id}/on-call", permission: Roles(staff...).OrSelf("id"), handler: s.handleSetOnCall},
+		{pattern: "POST /api/v1/volunteers/{id}/certifications", permission: Roles(coordinator), handler: s.handleGrantCertification},
+
+		{pattern: "POST /api/v1/shifts", permission: Roles(coordinator), handler: s.handleScheduleShift},
+		{pattern: "GET /api/v1/shifts/{id}", permission: SignedIn, handler: s.handleGetShift},
+		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleClaimShift},
+		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}/release", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleReleaseShift},
+
 		{pattern: liveRoute, permission: SignedIn, handler: s.handleLive},
 		{pattern: "GET /api/v1/openapi.yaml", permission: Public, handler: s.handleOpenAPI},
 	}

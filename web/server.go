@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/presente-dispatch/presente/infra/accounts"
+	"github.com/presente-dispatch/presente/infra/dispatch"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/idempotency"
 	"github.com/presente-dispatch/presente/infra/privacy"
@@ -55,6 +56,8 @@ type Config struct {
 	Forget func(ctx context.Context, subject uuid.UUID, meta eventstore.Metadata) (alreadyForgotten bool, err error)
 	// Retention is the retention job, for its status and legal holds.
 	Retention *privacy.Retention
+	// Dispatch runs the commands of the dispatch domain.
+	Dispatch *dispatch.Service
 	// Idempotency keeps the answers of state-changing requests for retries.
 	Idempotency *idempotency.Store
 	// Hub holds the live websocket connections.
@@ -84,6 +87,7 @@ type Server struct {
 	accounts       *accounts.Service
 	forget         func(context.Context, uuid.UUID, eventstore.Metadata) (bool, error)
 	retention      *privacy.Retention
+	dispatch       *dispatch.Service
 	idempotency    *idempotency.Store
 	hub            *live.Hub
 	publicURL      *url.URL
@@ -96,7 +100,7 @@ type Server struct {
 // permission or the configuration is incomplete.
 func NewServer(cfg Config) (*Server, error) {
 	s := &Server{logger: cfg.Logger, checks: cfg.Checks, timeout: cfg.CheckTimeout,
-		accounts: cfg.Accounts, forget: cfg.Forget, retention: cfg.Retention, idempotency: cfg.Idempotency, hub: cfg.Hub,
+		accounts: cfg.Accounts, forget: cfg.Forget, retention: cfg.Retention, dispatch: cfg.Dispatch, idempotency: cfg.Idempotency, hub: cfg.Hub,
 		publicURL: cfg.PublicURL, trustedProxies: cfg.TrustedProxies, throttle: newThrottle(cfg.Throttle)}
 	if s.logger == nil {
 		s.logger = zap.NewNop()
@@ -104,8 +108,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.timeout <= 0 {
 		s.timeout = 2 * time.Second
 	}
-	if s.accounts == nil || s.forget == nil || s.retention == nil || s.idempotency == nil || s.hub == nil || s.publicURL == nil {
-		return nil, errors.New("web: the server needs Accounts, Forget, Retention, Idempotency, Hub and PublicURL")
+	if s.accounts == nil || s.forget == nil || s.retention == nil || s.dispatch == nil || s.idempotency == nil || s.hub == nil || s.publicURL == nil {
+		return nil, errors.New("web: the server needs Accounts, Forget, Retention, Dispatch, Idempotency, Hub and PublicURL")
 	}
 	m, err := newHTTPMetrics(cfg.Registerer)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/presente-dispatch/presente/infra/accounts"
+	"github.com/presente-dispatch/presente/infra/dispatch"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/idempotency"
 	"github.com/presente-dispatch/presente/infra/keyring"
@@ -152,6 +153,7 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 			return privacy.Forget(ctx, pool, s.store, subject, meta)
 		},
 		Retention:      retention,
+		Dispatch:       dispatch.New(s.store, dispatch.Options{}),
 		Idempotency:    idempotent,
 		Hub:            s.hub,
 		PublicURL:      publicURL,

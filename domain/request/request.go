@@ -316,6 +316,9 @@ type InvalidError struct {
 
 func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
 
+// Invalid names the field and says what to fix (for the API's answers).
+func (e *InvalidError) Invalid() (field, message string) { return e.Field, e.Message }
+
 // Assignment is one volunteer on the request.
 type Assignment struct {
 	AssignmentID uuid.UUID

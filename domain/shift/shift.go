@@ -216,6 +216,9 @@ type InvalidError struct {
 
 func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
 
+// Invalid names the field and says what to fix (for the API's answers).
+func (e *InvalidError) Invalid() (field, message string) { return e.Field, e.Message }
+
 // State is a shift as its events leave it.
 type State struct {
 	Exists    bool

@@ -142,6 +142,9 @@ type InvalidError struct {
 
 func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
 
+// Invalid names the field and says what to fix (for the API's answers).
+func (e *InvalidError) Invalid() (field, message string) { return e.Field, e.Message }
+
 // Course commands.
 type (
 	// AddCourse puts a course in the catalog.

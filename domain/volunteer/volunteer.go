@@ -29,6 +29,14 @@ import (
 // StreamType names volunteer streams.
 const StreamType = "volunteer"
 
+// namespace derives volunteer stream ids from volunteer ids.
+var namespace = uuid.MustParse("6e1f0a3c-9b2d-4c7e-8a5f-1d3b7c9e2a40")
+
+// StreamID returns the stream of a volunteer's record. A volunteer with an
+// account shares the account's id (so they act on their own record), and
+// the account's stream has that id: the record's stream is derived from it.
+func StreamID(volunteerID uuid.UUID) uuid.UUID { return uuid.NewSHA1(namespace, volunteerID[:]) }
+
 // Level is how well a volunteer speaks a language.
 type Level string
 
@@ -247,6 +255,9 @@ type InvalidError struct {
 
 func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
 
+// Invalid names the field and says what to fix (for the API's answers).
+func (e *InvalidError) Invalid() (field, message string) { return e.Field, e.Message }
+
 // OverlapError refuses a commitment whose window overlaps one the
 // volunteer already holds.
 type OverlapError struct {
@@ -295,15 +306,18 @@ func (g grant) validFor(w domain.Window) bool {
 
 // State is a volunteer as their events leave them.
 type State struct {
-	Exists         bool
-	VolunteerID    uuid.UUID
-	UserID         uuid.UUID
-	Active         bool
-	OnCall         bool
-	Languages      []Language
-	Regions        []string
-	Certifications map[Certification]grant
-	Commitments    map[uuid.UUID]Committed
+	Exists      bool
+	VolunteerID uuid.UUID
+	UserID      uuid.UUID
+	// Name, Phone and Email are the contact details: a marker once the
+	// volunteer is forgotten, and sealed when read inside a transaction.
+	Name, Phone, Email string
+	Active             bool
+	OnCall             bool
+	Languages          []Language
+	Regions            []string
+	Certifications     map[Certification]grant
+	Commitments        map[uuid.UUID]Committed
 	// Served counts the assignments the volunteer has completed, with
 	// those done before Presente.
 	Served int
@@ -382,9 +396,12 @@ func evolve(s State, e domain.Event) State {
 	switch e := e.(type) {
 	case Registered:
 		s.Exists, s.VolunteerID, s.UserID, s.Active = true, e.VolunteerID, e.UserID, true
+		s.Name, s.Phone, s.Email = e.Name, e.Phone, e.Email
 		s.Languages, s.Regions, s.Served = e.Languages, e.Regions, e.PriorAssignments
 	case ProfileChanged:
 		s.Languages, s.Regions = e.Languages, e.Regions
+	case ContactChanged:
+		s.Name, s.Phone, s.Email = e.Name, e.Phone, e.Email
 	case OnCallChanged:
 		s.OnCall = e.OnCall
 	case Deactivated:

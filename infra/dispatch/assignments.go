@@ -52,18 +52,21 @@ func (s *Service) Offer(ctx context.Context, meta eventstore.Metadata, requestID
 		if !req.state.Exists {
 			return nil, request.ErrNotFound
 		}
-		// Volunteers are locked in id order, so two offers sharing team
-		// members never lock them in opposite orders.
+		// Volunteers' streams are locked in stream id order, so two offers
+		// sharing team members never lock them in opposite orders.
 		ids := []uuid.UUID{volunteerID}
 		for _, a := range req.state.Assignments {
 			if a.Status != request.Declined && a.Status != request.Withdrawn && a.VolunteerID != volunteerID {
 				ids = append(ids, a.VolunteerID)
 			}
 		}
-		slices.SortFunc(ids, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+		slices.SortFunc(ids, func(a, b uuid.UUID) int {
+			sa, sb := volunteer.StreamID(a), volunteer.StreamID(b)
+			return slices.Compare(sa[:], sb[:])
+		})
 		vols := map[uuid.UUID]loaded[volunteer.State]{}
 		for _, id := range ids {
-			if vols[id], err = load(ctx, l, volunteer.Decider, id); err != nil {
+			if vols[id], err = load(ctx, l, volunteer.Decider, volunteer.StreamID(id)); err != nil {
 				return nil, err
 			}
 		}
@@ -89,7 +92,7 @@ func (s *Service) Offer(ctx context.Context, meta eventstore.Metadata, requestID
 		}
 		return []eventstore.StreamAppend{
 			{Stream: eventstore.Stream{Type: request.StreamType, ID: requestID}, Expected: req.version, Events: offered},
-			{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteerID}, Expected: v.version, Events: committed},
+			{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteer.StreamID(volunteerID)}, Expected: v.version, Events: committed},
 		}, nil
 	})
 	if err != nil {
@@ -119,7 +122,7 @@ func (s *Service) ChangeAssignment(ctx context.Context, meta eventstore.Metadata
 		if to != request.Declined && to != request.Withdrawn && to != request.Done {
 			return appends, nil
 		}
-		v, err := load(ctx, l, volunteer.Decider, a.VolunteerID)
+		v, err := load(ctx, l, volunteer.Decider, volunteer.StreamID(a.VolunteerID))
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +133,7 @@ func (s *Service) ChangeAssignment(ctx context.Context, meta eventstore.Metadata
 		if err != nil {
 			return nil, err
 		}
-		return append(appends, eventstore.StreamAppend{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: a.VolunteerID},
+		return append(appends, eventstore.StreamAppend{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteer.StreamID(a.VolunteerID)},
 			Expected: v.version, Events: released}), nil
 	})
 	return err

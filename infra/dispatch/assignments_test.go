@@ -92,7 +92,7 @@ func TestAnAssignmentNamesTheTeamRuleThatBlocksIt(t *testing.T) {
 	if !errors.As(err, &rule) || rule.Rule != "first_assignment_alone" {
 		t.Fatalf("a newcomer alone: %v, want the first_assignment_alone rule", err)
 	}
-	st, _, _ := eventstore.LoadState(ctx, f.store, volunteer.Decider, newcomer)
+	st, _, _ := eventstore.LoadState(ctx, f.store, volunteer.Decider, volunteer.StreamID(newcomer))
 	if len(st.Commitments) != 0 {
 		t.Error("the refused offer left a commitment on the volunteer")
 	}

@@ -66,15 +66,33 @@ func (s *Service) ScheduleShift(ctx context.Context, meta eventstore.Metadata, c
 
 // RegisterVolunteer opens a volunteer's record.
 func (s *Service) RegisterVolunteer(ctx context.Context, meta eventstore.Metadata, c volunteer.Register) error {
-	_, err := eventstore.Execute(ctx, s.store, volunteer.Decider, c.VolunteerID, volunteer.Command(c), meta)
+	_, err := eventstore.Execute(ctx, s.store, volunteer.Decider, volunteer.StreamID(c.VolunteerID), volunteer.Command(c), meta)
 	return err
 }
 
 // Volunteer runs a command on a volunteer's own record (profile, contact,
 // on call, certifications, activation).
 func (s *Service) Volunteer(ctx context.Context, meta eventstore.Metadata, volunteerID uuid.UUID, c volunteer.Command) error {
-	_, err := eventstore.Execute(ctx, s.store, volunteer.Decider, volunteerID, c, meta)
+	_, err := eventstore.Execute(ctx, s.store, volunteer.Decider, volunteer.StreamID(volunteerID), c, meta)
 	return err
+}
+
+// VolunteerState returns a volunteer's record as their events leave it.
+func (s *Service) VolunteerState(ctx context.Context, id uuid.UUID) (volunteer.State, error) {
+	st, _, err := eventstore.LoadState(ctx, s.store, volunteer.Decider, volunteer.StreamID(id))
+	if err == nil && !st.Exists {
+		err = volunteer.ErrNotFound
+	}
+	return st, err
+}
+
+// ShiftState returns a shift as its events leave it.
+func (s *Service) ShiftState(ctx context.Context, id uuid.UUID) (shift.State, error) {
+	st, _, err := eventstore.LoadState(ctx, s.store, shift.Decider, id)
+	if err == nil && !st.Exists {
+		err = shift.ErrNotFound
+	}
+	return st, err
 }
 
 // Claim is the outcome of a claim: a slot, or a place on the waitlist.
@@ -114,7 +132,7 @@ func (s *Service) ClaimShift(ctx context.Context, meta eventstore.Metadata, shif
 		if err != nil {
 			return nil, err
 		}
-		v, err := load(ctx, l, volunteer.Decider, volunteerID)
+		v, err := load(ctx, l, volunteer.Decider, volunteer.StreamID(volunteerID))
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +155,7 @@ func (s *Service) ClaimShift(ctx context.Context, meta eventstore.Metadata, shif
 		out = Claim{Claimed: after.Holds(volunteerID), Position: after.WaitlistPosition(volunteerID)}
 		return []eventstore.StreamAppend{
 			{Stream: eventstore.Stream{Type: shift.StreamType, ID: shiftID}, Expected: sh.version, Events: events},
-			{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteerID}, Expected: v.version, Events: committed},
+			{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteer.StreamID(volunteerID)}, Expected: v.version, Events: committed},
 		}, nil
 	})
 	return out, err
@@ -174,14 +192,14 @@ func (s *Service) ReleaseShift(ctx context.Context, meta eventstore.Metadata, sh
 			if !ok {
 				return appends, nil
 			}
-			p, err := load(ctx, l, volunteer.Decider, promoted.VolunteerID)
+			p, err := load(ctx, l, volunteer.Decider, volunteer.StreamID(promoted.VolunteerID))
 			if err != nil {
 				return nil, err
 			}
 			committed, err := volunteer.Decider.Decide(p.state, volunteer.Commit{CommitmentID: SlotCommitment(shiftID, promoted.VolunteerID),
 				Kind: volunteer.ShiftSlot, Window: sh.state.Window, Requires: sh.state.Requires})
 			if err == nil {
-				return append(appends, eventstore.StreamAppend{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: promoted.VolunteerID},
+				return append(appends, eventstore.StreamAppend{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteer.StreamID(promoted.VolunteerID)},
 					Expected: p.version, Events: committed}), nil
 			}
 			// They cannot take it now: pass them over, keeping their place.
@@ -193,7 +211,7 @@ func (s *Service) ReleaseShift(ctx context.Context, meta eventstore.Metadata, sh
 
 // releaseCommitment ends the volunteer's commitment to the shift slot.
 func (s *Service) releaseCommitment(ctx context.Context, l eventstore.Loader, shiftID, volunteerID uuid.UUID) (eventstore.StreamAppend, error) {
-	v, err := load(ctx, l, volunteer.Decider, volunteerID)
+	v, err := load(ctx, l, volunteer.Decider, volunteer.StreamID(volunteerID))
 	if err != nil {
 		return eventstore.StreamAppend{}, err
 	}
@@ -201,5 +219,5 @@ func (s *Service) releaseCommitment(ctx context.Context, l eventstore.Loader, sh
 	if errors.Is(err, volunteer.ErrNoSuchCommitment) {
 		events, err = nil, nil // nothing held on their side
 	}
-	return eventstore.StreamAppend{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteerID}, Expected: v.version, Events: events}, err
+	return eventstore.StreamAppend{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteer.StreamID(volunteerID)}, Expected: v.version, Events: events}, err
 }

@@ -109,7 +109,7 @@ func (f fixture) shiftState(t *testing.T, id uuid.UUID) shift.State {
 
 func (f fixture) holds(t *testing.T, v, shiftID uuid.UUID) bool {
 	t.Helper()
-	st, _, err := eventstore.LoadState(context.Background(), f.store, volunteer.Decider, v)
+	st, _, err := eventstore.LoadState(context.Background(), f.store, volunteer.Decider, volunteer.StreamID(v))
 	if err != nil {
 		t.Fatal(err)
 	}

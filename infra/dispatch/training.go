@@ -57,7 +57,7 @@ func (s *Service) IssueCertification(ctx context.Context, meta eventstore.Metada
 		if err != nil {
 			return nil, err
 		}
-		v, err := load(ctx, l, volunteer.Decider, volunteerID)
+		v, err := load(ctx, l, volunteer.Decider, volunteer.StreamID(volunteerID))
 		if err != nil {
 			return nil, err
 		}
@@ -69,7 +69,7 @@ func (s *Service) IssueCertification(ctx context.Context, meta eventstore.Metada
 		}
 		return []eventstore.StreamAppend{
 			{Stream: eventstore.Stream{Type: training.SessionStreamType, ID: sessionID}, Expected: sess.version, Events: issued},
-			{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteerID}, Expected: v.version, Events: granted},
+			{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteer.StreamID(volunteerID)}, Expected: v.version, Events: granted},
 		}, nil
 	})
 	return err

@@ -21,6 +21,11 @@ type Permission struct {
 	// self names a path parameter holding a user id: a signed-in user
 	// whose id it is may call the route whatever their role.
 	self string
+	// owner, when set, lets a user with ownerRole call the route if it
+	// reports that they own what the route acts on (a volunteer and
+	// their own assignment).
+	ownerRole account.Role
+	owner     func(r *http.Request, p *accounts.Principal) (bool, error)
 }
 
 // Public lets anyone call a route, signed in or not.
@@ -39,26 +44,39 @@ func (p Permission) OrSelf(param string) Permission {
 	return p
 }
 
+// OrOwner also lets a user with role call the route when owns says they
+// own what it acts on, such as a volunteer's own assignment.
+func (p Permission) OrOwner(role account.Role, owns func(r *http.Request, p *accounts.Principal) (bool, error)) Permission {
+	p.ownerRole, p.owner = role, owns
+	return p
+}
+
 // declared tells whether the permission says anything at all.
-func (p Permission) declared() bool { return p.public || len(p.roles) > 0 || p.self != "" }
+func (p Permission) declared() bool {
+	return p.public || len(p.roles) > 0 || p.self != "" || p.owner != nil
+}
 
 // allows tells whether principal may call the route of r. The principal
 // is nil for an anonymous request.
-func (p Permission) allows(principal *accounts.Principal, r *http.Request) bool {
+func (p Permission) allows(principal *accounts.Principal, r *http.Request) (bool, error) {
 	if p.public {
-		return true
+		return true, nil
 	}
 	if principal == nil {
-		return false
+		return false, nil
 	}
 	if slices.Contains(p.roles, principal.Role) {
-		return true
+		return true, nil
 	}
 	if p.self != "" {
-		id, err := uuid.Parse(r.PathValue(p.self))
-		return err == nil && id == principal.UserID
+		if id, err := uuid.Parse(r.PathValue(p.self)); err == nil && id == principal.UserID {
+			return true, nil
+		}
 	}
-	return false
+	if p.owner != nil && principal.Role == p.ownerRole {
+		return p.owner(r, principal)
+	}
+	return false, nil
 }
 
 // String describes the permission for errors and documentation.
@@ -163,6 +181,14 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/shifts/{id}", permission: SignedIn, handler: s.handleGetShift},
 		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleClaimShift},
 		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}/release", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleReleaseShift},
+
+		{pattern: "POST /api/v1/requests", permission: Roles(staff...), handler: s.handleReceiveRequest},
+		{pattern: "GET /api/v1/requests/{id}", permission: Roles(staff...), handler: s.handleGetRequest},
+		{pattern: "POST /api/v1/requests/{id}/{action}", permission: Roles(staff...), handler: s.handleRequestAction},
+		{pattern: "GET /api/v1/requests/{id}/matches", permission: Roles(staff...), handler: s.handleMatches},
+		{pattern: "POST /api/v1/requests/{id}/assignments", permission: Roles(staff...), handler: s.handleOffer},
+		{pattern: "POST /api/v1/requests/{id}/assignments/{assignment}/status",
+			permission: Roles(staff...).OrOwner(account.Volunteer, s.ownsAssignment), handler: s.handleAssignmentStatus},
 
 		{pattern: liveRoute, permission: SignedIn, handler: s.handleLive},
 		{pattern: "GET /api/v1/openapi.yaml", permission: Public, handler: s.handleOpenAPI},

@@ -181,7 +181,12 @@ func (s *Server) guard(rt route) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if !rt.permission.allows(p, r) {
+		allowed, err := rt.permission.allows(p, r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !allowed {
 			if p == nil {
 				s.clearSessionCookie(w, r)
 				s.writeError(w, r, errUnauthenticated)

@@ -106,10 +106,12 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 	if err != nil {
 		return nil, err
 	}
+	dispatcher := dispatch.New(s.store, dispatch.Options{})
 	retention, err := privacy.NewRetention(pool, s.store, privacy.RetentionOptions{
 		Period: cfg.RetentionPeriod,
 		Logger: logger.Named("retention"),
 		Sources: []privacy.Source{
+			{Name: "closed requests", Due: dispatcher.ClosedRequestPeople},
 			{Name: "lapsed invitations", Due: accountService.LapsedInvitees},
 		},
 	})
@@ -153,7 +155,7 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 			return privacy.Forget(ctx, pool, s.store, subject, meta)
 		},
 		Retention:      retention,
-		Dispatch:       dispatch.New(s.store, dispatch.Options{}),
+		Dispatch:       dispatcher,
 		Idempotency:    idempotent,
 		Hub:            s.hub,
 		PublicURL:      publicURL,

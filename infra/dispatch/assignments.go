@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -164,4 +165,66 @@ func (s *Service) Match(ctx context.Context, requestID uuid.UUID, relaxed ...str
 		vols = append(vols, v)
 	}
 	return matching.Rank(req, vols, s.now(), relaxed...), nil
+}
+
+// RequestState returns a request as its events leave it.
+func (s *Service) RequestState(ctx context.Context, id uuid.UUID) (request.State, error) {
+	st, _, err := eventstore.LoadState(ctx, s.store, request.Decider, id)
+	var other *eventstore.StreamTypeError
+	if (err == nil && !st.Exists) || errors.As(err, &other) {
+		err = request.ErrNotFound
+	}
+	return st, err
+}
+
+// RequestDetails returns what the request was received with, including
+// the person's sealed details as revealed to staff (the marker once the
+// person is forgotten).
+func (s *Service) RequestDetails(ctx context.Context, id uuid.UUID) (request.ReceivedEvent, error) {
+	history, _, err := s.store.Load(ctx, id)
+	if err != nil {
+		return request.ReceivedEvent{}, err
+	}
+	for _, r := range history {
+		if e, ok := r.Event.(request.ReceivedEvent); ok {
+			return e, nil
+		}
+	}
+	return request.ReceivedEvent{}, request.ErrNotFound
+}
+
+// ClosedRequestPeople lists the people of requests closed or cancelled
+// before cutoff (and not reopened since). It is the retention source of
+// the people Presente serves (infra/privacy): their personal data is
+// forgotten once the retention period after closing has passed, while the
+// requests' timelines and statistics stay.
+func (s *Service) ClosedRequestPeople(ctx context.Context, cutoff time.Time) ([]uuid.UUID, error) {
+	ids, err := s.store.StreamIDs(ctx, request.StreamType)
+	if err != nil {
+		return nil, err
+	}
+	var due []uuid.UUID
+	for _, id := range ids {
+		history, _, err := s.store.Load(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		st := request.Decider.Initial()
+		var ended time.Time
+		for _, r := range history {
+			st = request.Decider.Evolve(st, r.Event)
+			switch e := r.Event.(type) {
+			case request.ClosedEvent:
+				ended = e.At
+			case request.CancelledEvent:
+				ended = e.At
+			case request.ReopenedEvent:
+				ended = time.Time{}
+			}
+		}
+		if (st.Closed || st.Cancelled) && !ended.IsZero() && ended.Before(cutoff) {
+			due = append(due, st.PersonID)
+		}
+	}
+	return due, nil
 }

@@ -178,3 +178,27 @@ func TestTheScenarioMorningThroughTheService(t *testing.T) {
 		t.Errorf("the request ends %s, alerted %v, %s; want closed, alerted, confirmed", st.Status(), st.Alerted, st.Verification)
 	}
 }
+
+func TestThePeopleOfRequestsClosedBeforeTheCutoffAreDueForForgetting(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	closed := f.request(t, 1, domain.Window{Start: monday, End: monday.Add(time.Hour)})
+	f.request(t, 1, domain.Window{Start: monday, End: monday.Add(time.Hour)}) // still open: never due
+	if err := f.svc.Request(ctx, meta, closed, request.Cancel{Reason: "duplicate", At: monday}); err != nil {
+		t.Fatal(err)
+	}
+	st, _, _ := eventstore.LoadState(ctx, f.store, request.Decider, closed)
+	if due, err := f.svc.ClosedRequestPeople(ctx, monday); err != nil || len(due) != 0 {
+		t.Fatalf("due at the closing instant = %v, %v; want none yet", due, err)
+	}
+	due, err := f.svc.ClosedRequestPeople(ctx, monday.Add(time.Second))
+	if err != nil || len(due) != 1 || due[0] != st.PersonID {
+		t.Fatalf("due after closing = %v, %v; want only the closed request's person", due, err)
+	}
+	if err := f.svc.Request(ctx, meta, closed, request.Reopen{Reason: "called back"}); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := f.svc.ClosedRequestPeople(ctx, monday.AddDate(0, 2, 0)); len(due) != 0 {
+		t.Errorf("a reopened request's person is due: %v", due)
+	}
+}

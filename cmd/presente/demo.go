@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/infra/accounts"
+	"github.com/presente-dispatch/presente/infra/dispatch"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 )
 
@@ -27,12 +29,13 @@ var demoAccounts = []struct {
 	{"volunteer@demo.example.org", account.Volunteer},
 }
 
-// seedDemo creates the demo organization's accounts, once: an account that
-// already exists is left as it is.
-func seedDemo(ctx context.Context, service *accounts.Service, logger *zap.Logger) error {
+// seedDemo creates the demo organization, once: its accounts (an account
+// that already exists is left as it is) and its network of volunteers,
+// courses, shifts and requests.
+func seedDemo(ctx context.Context, service *accounts.Service, d *dispatch.Service, logger *zap.Logger) error {
 	created := 0
 	for _, a := range demoAccounts {
-		_, err := service.Create(ctx, accounts.NewAccount{Email: a.email, Role: a.role, Password: demoPassword},
+		_, err := service.Create(ctx, accounts.NewAccount{UserID: demoID("account " + a.email), Email: a.email, Role: a.role, Password: demoPassword},
 			eventstore.Metadata{Actor: "system:demo"})
 		switch {
 		case errors.Is(err, accounts.ErrEmailTaken):
@@ -41,6 +44,14 @@ func seedDemo(ctx context.Context, service *accounts.Service, logger *zap.Logger
 		default:
 			created++
 		}
+	}
+	seeded, err := seedDemoOrganization(ctx, d, demoID("account volunteer@demo.example.org"), time.Now())
+	if err != nil {
+		return err
+	}
+	if seeded {
+		logger.Info("demo organization: loaded volunteers, courses, a week of shifts and requests",
+			zap.Int("volunteers", len(demoVolunteers)+1))
 	}
 	emails := make([]string, len(demoAccounts))
 	for i, a := range demoAccounts {

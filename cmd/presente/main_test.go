@@ -672,6 +672,26 @@ func TestTheDemoOrganizationSignsInAndOpensTheLiveChannel(t *testing.T) {
 	if _, hello, err := conn.ReadMessage(); err != nil || !strings.Contains(string(hello), `"role":"dispatcher"`) {
 		t.Errorf("hello = %s, %v", hello, err)
 	}
+	// The board has something on it: the urgent report finds on-call
+	// responders, and the demo volunteer has a record of their own.
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Cookie", cookie.Name+"="+cookie.Value)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	urgent := demoID("open request 2")
+	if code, body := get("/api/v1/requests/" + urgent.String() + "/matches"); code != http.StatusOK || !strings.Contains(body, `"volunteer_id"`) {
+		t.Errorf("matches for the demo's urgent report = %d %s, want on-call responders", code, body)
+	}
+	if code, body := get("/api/v1/volunteers/" + demoID("volunteer Marisol").String()); code != http.StatusOK || !strings.Contains(body, "Marisol") {
+		t.Errorf("a demo volunteer = %d %s", code, body)
+	}
 	// Serving again seeds nothing twice.
 	if err := s.shutdown(5 * time.Second); err != nil {
 		t.Fatal(err)

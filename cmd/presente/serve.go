@@ -166,7 +166,7 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 		return nil, err
 	}
 	if cfg.Demo {
-		if err := seedDemo(ctx, accountService, logger); err != nil {
+		if err := seedDemo(ctx, accountService, dispatcher, logger); err != nil {
 			return nil, fmt.Errorf("create the demo organization: %w", err)
 		}
 	}

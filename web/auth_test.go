@@ -60,6 +60,10 @@ var whoMay = map[string]string{
 	"GET /api/v1/requests/{id}/matches":                          "coordinator dispatcher",
 	"POST /api/v1/requests/{id}/assignments":                     "coordinator dispatcher",
 	"POST /api/v1/requests/{id}/assignments/{assignment}/status": "coordinator dispatcher",
+	"POST /api/v1/courses":                                       "coordinator",
+	"POST /api/v1/courses/{id}/sessions":                         "coordinator",
+	"POST /api/v1/sessions/{id}/enrollments/{volunteer}":         "coordinator self",
+	"POST /api/v1/sessions/{id}/attendance/{volunteer}":          "coordinator",
 }
 
 // freshCookie starts a new session for u without going through sign-in,

@@ -15,6 +15,7 @@ import (
 	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/retention"
 	"github.com/presente-dispatch/presente/domain/shift"
+	"github.com/presente-dispatch/presente/domain/training"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/accounts"
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -85,6 +86,20 @@ var domainAnswers = []struct {
 	{shift.ErrNotCheckedIn, http.StatusConflict, "not_checked_in"},
 	{shift.ErrAlreadyCheckedIn, http.StatusConflict, "already_checked_in"},
 	{request.ErrNotFound, http.StatusNotFound, "request_not_found"},
+	{training.ErrCourseNotFound, http.StatusNotFound, "course_not_found"},
+	{training.ErrCourseExists, http.StatusConflict, "already_exists"},
+	{training.ErrCourseRetired, http.StatusConflict, "course_retired"},
+	{training.ErrSessionNotFound, http.StatusNotFound, "session_not_found"},
+	{training.ErrSessionExists, http.StatusConflict, "already_exists"},
+	{training.ErrSessionCancelled, http.StatusConflict, "session_cancelled"},
+	{training.ErrSessionFull, http.StatusConflict, "session_full"},
+	{training.ErrAlreadyEnrolled, http.StatusConflict, "already_enrolled"},
+	{training.ErrNotEnrolled, http.StatusConflict, "not_enrolled"},
+	{training.ErrNotAttended, http.StatusConflict, "not_attended"},
+	{training.ErrNotYetHeld, http.StatusConflict, "not_yet_held"},
+	{training.ErrAlreadyIssued, http.StatusConflict, "already_issued"},
+	{training.ErrReasonRequired, http.StatusBadRequest, "reason_required"},
+	{training.ErrSessionStarted, http.StatusConflict, "session_started"},
 	{request.ErrExists, http.StatusConflict, "already_exists"},
 	{request.ErrClosed, http.StatusConflict, "request_closed"},
 	{request.ErrCancelled, http.StatusConflict, "request_cancelled"},

@@ -190,6 +190,11 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/requests/{id}/assignments/{assignment}/status",
 			permission: Roles(staff...).OrOwner(account.Volunteer, s.ownsAssignment), handler: s.handleAssignmentStatus},
 
+		{pattern: "POST /api/v1/courses", permission: Roles(coordinator), handler: s.handleAddCourse},
+		{pattern: "POST /api/v1/courses/{id}/sessions", permission: Roles(coordinator), handler: s.handleScheduleSession},
+		{pattern: "POST /api/v1/sessions/{id}/enrollments/{volunteer}", permission: Roles(coordinator).OrSelf("volunteer"), handler: s.handleEnroll},
+		{pattern: "POST /api/v1/sessions/{id}/attendance/{volunteer}", permission: Roles(coordinator), handler: s.handleAttendance},
+
 		{pattern: liveRoute, permission: SignedIn, handler: s.handleLive},
 		{pattern: "GET /api/v1/openapi.yaml", permission: Public, handler: s.handleOpenAPI},
 	}

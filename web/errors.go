@@ -85,6 +85,8 @@ var domainAnswers = []struct {
 	{shift.ErrReasonRequired, http.StatusBadRequest, "reason_required"},
 	{shift.ErrNotCheckedIn, http.StatusConflict, "not_checked_in"},
 	{shift.ErrAlreadyCheckedIn, http.StatusConflict, "already_checked_in"},
+	{shift.ErrNoSwap, http.StatusNotFound, "no_swap"},
+	{shift.ErrSwapPending, http.StatusConflict, "swap_pending"},
 	{request.ErrNotFound, http.StatusNotFound, "request_not_found"},
 	{training.ErrCourseNotFound, http.StatusNotFound, "course_not_found"},
 	{training.ErrCourseExists, http.StatusConflict, "already_exists"},

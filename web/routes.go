@@ -181,6 +181,12 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/shifts/{id}", permission: SignedIn, handler: s.handleGetShift},
 		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleClaimShift},
 		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}/release", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleReleaseShift},
+		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}/check-in", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleCheck(true)},
+		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}/check-out", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleCheck(false)},
+		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}/swap", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleOfferSwap},
+		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}/swap/withdraw", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleWithdrawSwap},
+		{pattern: "POST /api/v1/shifts/{id}/swaps/{volunteer}/accept", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleAcceptSwap},
+		{pattern: "POST /api/v1/shifts/{id}/cancel", permission: Roles(coordinator), handler: s.handleCancelShift},
 
 		{pattern: "POST /api/v1/requests", permission: Roles(staff...), handler: s.handleReceiveRequest},
 		{pattern: "GET /api/v1/requests/{id}", permission: Roles(staff...), handler: s.handleGetRequest},

@@ -153,3 +153,108 @@ func idsAndReason(r *http.Request, other string) (uuid.UUID, uuid.UUID, string, 
 	o, err := pathID(r, other)
 	return id, o, reason, err
 }
+
+// handleCancelShift serves POST /api/v1/shifts/{id}/cancel: a coordinator
+// calls the shift off, with a reason the claimants are told.
+func (s *Server) handleCancelShift(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	id, reason, err := idAndReason(r)
+	if err != nil {
+		return err
+	}
+	if err := s.dispatch.CancelShift(r.Context(), p.Meta(reason), id); err != nil {
+		return err
+	}
+	return s.writeShift(w, r, p, id, http.StatusOK)
+}
+
+// timeRequest is the body of a check-in or check-out: the actual time,
+// now when left out (a late check-in gives the time they really came).
+type timeRequest struct {
+	At time.Time `json:"at"`
+}
+
+// handleCheck serves POST /api/v1/shifts/{id}/claims/{volunteer}/check-in
+// and .../check-out: the volunteer (or staff) records arrival or
+// departure; the minutes served are recorded at check-out.
+func (s *Server) handleCheck(in bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+		id, err := pathID(r, "id")
+		if err != nil {
+			return err
+		}
+		v, err := pathID(r, "volunteer")
+		if err != nil {
+			return err
+		}
+		var req timeRequest
+		if r.ContentLength != 0 {
+			if err := decodeJSON(r, &req); err != nil {
+				return err
+			}
+		}
+		var c shift.Command = shift.CheckOut{VolunteerID: v, At: req.At}
+		if in {
+			c = shift.CheckIn{VolunteerID: v, At: req.At}
+		}
+		if err := s.dispatch.Shift(r.Context(), p.Meta(""), id, c); err != nil {
+			return err
+		}
+		return s.writeShift(w, r, p, id, http.StatusOK)
+	}
+}
+
+// swapRequest is the body of POST /api/v1/shifts/{id}/claims/{volunteer}/swap.
+type swapRequest struct {
+	To uuid.UUID `json:"to"`
+}
+
+// handleOfferSwap serves POST /api/v1/shifts/{id}/claims/{volunteer}/swap:
+// a claimant offers their slot to another volunteer.
+func (s *Server) handleOfferSwap(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	from, err := pathID(r, "volunteer")
+	if err != nil {
+		return err
+	}
+	var req swapRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := s.dispatch.Shift(r.Context(), p.Meta(""), id, shift.OfferSwap{From: from, To: req.To}); err != nil {
+		return err
+	}
+	return s.writeShift(w, r, p, id, http.StatusOK)
+}
+
+// handleWithdrawSwap serves POST /api/v1/shifts/{id}/claims/{volunteer}/swap/withdraw:
+// the claimant takes their offer back.
+func (s *Server) handleWithdrawSwap(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	id, from, reason, err := idsAndReason(r, "volunteer")
+	if err != nil {
+		return err
+	}
+	if err := s.dispatch.Shift(r.Context(), p.Meta(reason), id, shift.WithdrawSwap{From: from}); err != nil {
+		return err
+	}
+	return s.writeShift(w, r, p, id, http.StatusOK)
+}
+
+// handleAcceptSwap serves POST /api/v1/shifts/{id}/swaps/{volunteer}/accept:
+// the volunteer offered a slot takes it, if they are free and certified.
+func (s *Server) handleAcceptSwap(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	to, err := pathID(r, "volunteer")
+	if err != nil {
+		return err
+	}
+	if err := s.dispatch.AcceptSwap(r.Context(), p.Meta(""), id, to); err != nil {
+		return err
+	}
+	return s.writeShift(w, r, p, id, http.StatusOK)
+}

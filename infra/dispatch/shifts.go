@@ -10,6 +10,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -220,4 +221,100 @@ func (s *Service) releaseCommitment(ctx context.Context, l eventstore.Loader, sh
 		events, err = nil, nil // nothing held on their side
 	}
 	return eventstore.StreamAppend{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteer.StreamID(volunteerID)}, Expected: v.version, Events: events}, err
+}
+
+// Shift runs a command on a shift alone: check-in and check-out (with the
+// service's clock as Now), offering or withdrawing a swap.
+func (s *Service) Shift(ctx context.Context, meta eventstore.Metadata, shiftID uuid.UUID, c shift.Command) error {
+	switch cmd := c.(type) {
+	case shift.CheckIn:
+		cmd.Now = s.now()
+		if cmd.At.IsZero() {
+			cmd.At = cmd.Now
+		}
+		c = cmd
+	case shift.CheckOut:
+		cmd.Now = s.now()
+		if cmd.At.IsZero() {
+			cmd.At = cmd.Now
+		}
+		c = cmd
+	}
+	_, err := eventstore.Execute(ctx, s.store, shift.Decider, shiftID, c, meta)
+	return err
+}
+
+// CancelShift calls a shift off with the reason in meta, and frees every
+// claimant's window, in one transaction.
+func (s *Service) CancelShift(ctx context.Context, meta eventstore.Metadata, shiftID uuid.UUID) error {
+	_, err := s.store.Transact(ctx, meta, func(ctx context.Context, l eventstore.Loader) ([]eventstore.StreamAppend, error) {
+		sh, err := load(ctx, l, shift.Decider, shiftID)
+		if err != nil {
+			return nil, err
+		}
+		events, err := shift.Decider.Decide(sh.state, shift.Cancel{Reason: meta.Reason})
+		if err != nil {
+			return nil, err
+		}
+		appends := []eventstore.StreamAppend{{Stream: eventstore.Stream{Type: shift.StreamType, ID: shiftID}, Expected: sh.version, Events: events}}
+		claimants := slices.Clone(sh.state.Claimants)
+		slices.SortFunc(claimants, func(a, b uuid.UUID) int {
+			sa, sb := volunteer.StreamID(a), volunteer.StreamID(b)
+			return slices.Compare(sa[:], sb[:])
+		})
+		for _, v := range claimants {
+			leaving, err := s.releaseCommitment(ctx, l, shiftID, v)
+			if err != nil {
+				return nil, err
+			}
+			appends = append(appends, leaving)
+		}
+		return appends, nil
+	})
+	return err
+}
+
+// AcceptSwap hands the slot offered to volunteer To over: the shift, the
+// giver's record and the taker's (who must be free and certified) change
+// together.
+func (s *Service) AcceptSwap(ctx context.Context, meta eventstore.Metadata, shiftID, to uuid.UUID) error {
+	_, err := s.store.Transact(ctx, meta, func(ctx context.Context, l eventstore.Loader) ([]eventstore.StreamAppend, error) {
+		sh, err := load(ctx, l, shift.Decider, shiftID)
+		if err != nil {
+			return nil, err
+		}
+		events, err := shift.Decider.Decide(sh.state, shift.AcceptSwap{To: to})
+		if err != nil {
+			return nil, err
+		}
+		from := events[0].(shift.SwapAccepted).From
+		first, second := from, to
+		if a, b := volunteer.StreamID(from), volunteer.StreamID(to); slices.Compare(b[:], a[:]) < 0 {
+			first, second = to, from
+		}
+		appends := []eventstore.StreamAppend{{Stream: eventstore.Stream{Type: shift.StreamType, ID: shiftID}, Expected: sh.version, Events: events}}
+		for _, v := range []uuid.UUID{first, second} {
+			if v == from {
+				leaving, err := s.releaseCommitment(ctx, l, shiftID, from)
+				if err != nil {
+					return nil, err
+				}
+				appends = append(appends, leaving)
+				continue
+			}
+			taker, err := load(ctx, l, volunteer.Decider, volunteer.StreamID(to))
+			if err != nil {
+				return nil, err
+			}
+			committed, err := volunteer.Decider.Decide(taker.state, volunteer.Commit{CommitmentID: SlotCommitment(shiftID, to),
+				Kind: volunteer.ShiftSlot, Window: sh.state.Window, Requires: sh.state.Requires})
+			if err != nil {
+				return nil, err
+			}
+			appends = append(appends, eventstore.StreamAppend{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteer.StreamID(to)},
+				Expected: taker.version, Events: committed})
+		}
+		return appends, nil
+	})
+	return err
 }

@@ -242,3 +242,78 @@ func ExampleSlotCommitment() {
 	fmt.Println(dispatch.SlotCommitment(a, b) == dispatch.SlotCommitment(a, b), dispatch.SlotCommitment(a, b) == dispatch.SlotCommitment(b, a))
 	// Output: true false
 }
+
+func TestASwapHandsTheSlotToAnEligibleVolunteer(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sh := f.shift(t, 1, thursday, "court_accompaniment")
+	giver, taker, untrained := f.volunteer(t, "court_accompaniment"), f.volunteer(t, "court_accompaniment"), f.volunteer(t)
+	if _, err := f.svc.ClaimShift(ctx, meta, sh, giver); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Shift(ctx, meta, sh, shift.OfferSwap{From: giver, To: untrained}); err != nil {
+		t.Fatal(err)
+	}
+	var cert *volunteer.CertificationError
+	if err := f.svc.AcceptSwap(ctx, meta, sh, untrained); !errors.As(err, &cert) {
+		t.Fatalf("an uncertified taker: %v, want a CertificationError", err)
+	}
+	if err := f.svc.Shift(ctx, meta, sh, shift.WithdrawSwap{From: giver}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Shift(ctx, meta, sh, shift.OfferSwap{From: giver, To: taker}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.AcceptSwap(ctx, meta, sh, taker); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.shiftState(t, sh); !st.Holds(taker) || st.Holds(giver) || !f.holds(t, taker, sh) || f.holds(t, giver, sh) {
+		t.Error("the slot and the volunteers' records did not move together")
+	}
+}
+
+func TestCancellingAShiftFreesEveryClaimant(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sh := f.shift(t, 3, thursday)
+	vols := []uuid.UUID{f.volunteer(t), f.volunteer(t)}
+	for _, v := range vols {
+		if _, err := f.svc.ClaimShift(ctx, meta, sh, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.svc.CancelShift(ctx, meta, sh); !errors.Is(err, shift.ErrReasonRequired) {
+		t.Fatalf("cancelling without a reason: %v", err)
+	}
+	withReason := meta
+	withReason.Reason = "the court is closed"
+	if err := f.svc.CancelShift(ctx, withReason, sh); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vols {
+		if f.holds(t, v, sh) {
+			t.Error("a claimant still holds the cancelled shift's window")
+		}
+	}
+}
+
+func TestCheckingInAndOutRecordsTheHours(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sh := f.shift(t, 1, thursday)
+	v := f.volunteer(t)
+	if _, err := f.svc.ClaimShift(ctx, meta, sh, v); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(thursday.Start.Sub(monday) + 10*time.Minute)
+	if err := f.svc.Shift(ctx, meta, sh, shift.CheckIn{VolunteerID: v}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(3 * time.Hour)
+	if err := f.svc.Shift(ctx, meta, sh, shift.CheckOut{VolunteerID: v}); err != nil {
+		t.Fatal(err)
+	}
+	if out := f.shiftState(t, sh).CheckedOut[v]; out.Minutes != 180 {
+		t.Errorf("minutes served = %d, want 180", out.Minutes)
+	}
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -23,6 +24,9 @@ type scheduleShiftRequest struct {
 	Capacity  int                       `json:"capacity"`
 	Requires  []volunteer.Certification `json:"requires"`
 	Languages []string                  `json:"languages"`
+	// RepeatWeeks schedules the same shift this many weeks in a row, as
+	// one series (1 when left out; at most 52).
+	RepeatWeeks int `json:"repeat_weeks"`
 }
 
 // shiftView is a shift as the API shows it. Who holds its slots is shown
@@ -77,16 +81,37 @@ func (s *Server) handleScheduleShift(w http.ResponseWriter, r *http.Request, p *
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	id, err := uuid.NewV7()
+	weeks := max(req.RepeatWeeks, 1)
+	if weeks > 52 {
+		return &Error{Code: "invalid_field", Field: "repeat_weeks", Message: "repeat_weeks is at most 52: schedule a longer series in parts"}
+	}
+	ids, err := newIDs(r, weeks+1)
 	if err != nil {
 		return err
 	}
-	if err := s.dispatch.ScheduleShift(r.Context(), p.Meta(""), shift.Schedule{ShiftID: id, Role: req.Role,
-		Window: domain.Window{Start: req.Start, End: req.End}, Region: req.Region, Place: req.Place, Capacity: req.Capacity,
-		Requires: req.Requires, Languages: req.Languages}); err != nil {
-		return err
+	series := uuid.Nil
+	if weeks > 1 {
+		series = ids[weeks]
 	}
-	return s.writeShift(w, r, p, id, http.StatusCreated)
+	var created []shiftView
+	for i := range weeks {
+		c := shift.Schedule{ShiftID: ids[i], Role: req.Role, Window: domain.Window{Start: req.Start.AddDate(0, 0, 7*i), End: req.End.AddDate(0, 0, 7*i)},
+			Region: req.Region, Place: req.Place, Capacity: req.Capacity, Requires: req.Requires, Languages: req.Languages, SeriesID: series}
+		if err := s.dispatch.ScheduleShift(r.Context(), p.Meta(""), c); err != nil && !errors.Is(err, shift.ErrExists) {
+			return err
+		}
+		st, err := s.dispatch.ShiftState(r.Context(), ids[i])
+		if err != nil {
+			return err
+		}
+		created = append(created, viewShift(st, p))
+	}
+	if weeks == 1 {
+		writeJSON(w, http.StatusCreated, created[0])
+		return nil
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"series_id": series, "shifts": created})
+	return nil
 }
 
 func (s *Server) writeShift(w http.ResponseWriter, r *http.Request, p *accounts.Principal, id uuid.UUID, status int) error {

@@ -67,3 +67,21 @@ func TestAnImpossibleShiftIsRefusedNamingTheField(t *testing.T) {
 		t.Errorf("a shift ending before it starts: %d %s", r.status, r.body)
 	}
 }
+
+func TestAWeeklySeriesSchedulesOneShiftPerWeek(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	start := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
+	r := e.do(e.users[account.Coordinator], "POST", "/api/v1/shifts", map[string]any{"role": "court watch", "start": start, "end": start.Add(4 * time.Hour),
+		"region": "Downtown", "capacity": 3, "repeat_weeks": 4})
+	mustStatus(t, r, http.StatusCreated, "schedule a series")
+	var series struct {
+		SeriesID uuid.UUID `json:"series_id"`
+		Shifts   []struct {
+			Start time.Time `json:"start"`
+		} `json:"shifts"`
+	}
+	decode(t, r.body, &series)
+	if series.SeriesID == uuid.Nil || len(series.Shifts) != 4 || !series.Shifts[3].Start.Equal(start.AddDate(0, 0, 21)) {
+		t.Errorf("series = %s, want four weekly shifts under one series id", r.body)
+	}
+}

@@ -60,6 +60,8 @@ var whoMay = map[string]string{
 	"POST /api/v1/shifts/{id}/claims/{volunteer}/swap/withdraw":  "coordinator dispatcher self",
 	"POST /api/v1/shifts/{id}/swaps/{volunteer}/accept":          "coordinator dispatcher self",
 	"POST /api/v1/shifts/{id}/cancel":                            "coordinator",
+	"GET /api/v1/settings":                                       "signed-in",
+	"POST /api/v1/settings/time-zone":                            "admin",
 	"POST /api/v1/requests":                                      "coordinator dispatcher",
 	"GET /api/v1/requests/{id}":                                  "coordinator dispatcher",
 	"POST /api/v1/requests/{id}/{action}":                        "coordinator dispatcher",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/invitation"
+	"github.com/presente-dispatch/presente/domain/organization"
 	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/retention"
 	"github.com/presente-dispatch/presente/domain/shift"
@@ -88,6 +89,7 @@ var domainAnswers = []struct {
 	{shift.ErrNoSwap, http.StatusNotFound, "no_swap"},
 	{shift.ErrSwapPending, http.StatusConflict, "swap_pending"},
 	{request.ErrNotFound, http.StatusNotFound, "request_not_found"},
+	{organization.ErrUnknownZone, http.StatusBadRequest, "unknown_time_zone"},
 	{training.ErrCourseNotFound, http.StatusNotFound, "course_not_found"},
 	{training.ErrCourseExists, http.StatusConflict, "already_exists"},
 	{training.ErrCourseRetired, http.StatusConflict, "course_retired"},

@@ -20,6 +20,7 @@ import (
 
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/invitation"
+	"github.com/presente-dispatch/presente/domain/organization"
 	"github.com/presente-dispatch/presente/domain/privacy"
 	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/retention"
@@ -88,7 +89,7 @@ func testConfig(t testing.TB, e *env, opts envOptions) Config {
 	}
 	registry := eventstore.NewRegistry()
 	for _, ev := range slices.Concat(account.Events, invitation.Events, privacy.Events, retention.Events,
-		volunteer.Events, shift.Events, request.Events, training.Events) {
+		volunteer.Events, shift.Events, request.Events, training.Events, organization.Events) {
 		if err := registry.Register(ev); err != nil {
 			t.Fatal(err)
 		}

@@ -201,6 +201,9 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/sessions/{id}/enrollments/{volunteer}", permission: Roles(coordinator).OrSelf("volunteer"), handler: s.handleEnroll},
 		{pattern: "POST /api/v1/sessions/{id}/attendance/{volunteer}", permission: Roles(coordinator), handler: s.handleAttendance},
 
+		{pattern: "GET /api/v1/settings", permission: SignedIn, handler: s.handleGetSettings},
+		{pattern: "POST /api/v1/settings/time-zone", permission: Roles(admin), handler: s.handleSetTimeZone},
+
 		{pattern: liveRoute, permission: SignedIn, handler: s.handleLive},
 		{pattern: "GET /api/v1/openapi.yaml", permission: Public, handler: s.handleOpenAPI},
 	}

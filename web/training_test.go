@@ -47,3 +47,18 @@ func TestAVolunteerEnrollsAttendsAndIsCertified(t *testing.T) {
 		t.Errorf("the volunteer after the session: %s; want court_accompaniment for two years from the session's end", r.body)
 	}
 }
+
+func TestAnAdminSetsTheOrganizationsTimeZone(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	admin := e.users[account.Admin]
+	if r := e.do(admin, "GET", "/api/v1/settings", nil); !strings.Contains(r.body, `"time_zone":"UTC"`) {
+		t.Errorf("the default settings: %s", r.body)
+	}
+	if r := e.do(admin, "POST", "/api/v1/settings/time-zone", map[string]string{"time_zone": "Mars/Olympus"}); r.errorCode() != "unknown_time_zone" {
+		t.Errorf("an unknown zone: %d %s", r.status, r.body)
+	}
+	mustStatus(t, e.do(admin, "POST", "/api/v1/settings/time-zone", map[string]string{"time_zone": "America/Chicago"}), http.StatusOK, "set the zone")
+	if r := e.do(e.users[account.Volunteer], "GET", "/api/v1/settings", nil); !strings.Contains(r.body, "America/Chicago") {
+		t.Errorf("a volunteer's view of the settings: %s", r.body)
+	}
+}

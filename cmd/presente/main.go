@@ -24,6 +24,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	// The time zone database travels in the binary, so organizations'
+	// zones resolve in a minimal container without the system's tzdata.
+	_ "time/tzdata"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"

@@ -475,6 +475,7 @@ var notPersonal = map[string]bool{
 	"CourseChanged.name":                     true, // a course title
 	"TrainingSessionScheduled.certification": true, // a certification code name
 	"TrainingSessionScheduled.place":         true, // the organization's venue, not a person's address
+	"OrganizationTimeZoneSet.time_zone":      true, // an IANA zone name
 }
 
 func TestEveryStoredStringIsDeclaredPersonalOrListedAsNot(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/invitation"
+	"github.com/presente-dispatch/presente/domain/organization"
 	"github.com/presente-dispatch/presente/domain/privacy"
 	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/retention"
@@ -22,7 +23,7 @@ import (
 
 // newRegistry registers every event type Presente stores.
 func newRegistry() (*eventstore.Registry, error) {
-	return registryOf(slices.Concat(privacy.Events, account.Events, invitation.Events, retention.Events, volunteer.Events, shift.Events, request.Events, training.Events)...)
+	return registryOf(slices.Concat(privacy.Events, account.Events, invitation.Events, retention.Events, volunteer.Events, shift.Events, request.Events, training.Events, organization.Events)...)
 }
 
 func registryOf(events ...domain.Event) (*eventstore.Registry, error) {

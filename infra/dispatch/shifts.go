@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/presente-dispatch/presente/domain"
+	"github.com/presente-dispatch/presente/domain/organization"
 	"github.com/presente-dispatch/presente/domain/shift"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -316,5 +317,20 @@ func (s *Service) AcceptSwap(ctx context.Context, meta eventstore.Metadata, shif
 		}
 		return appends, nil
 	})
+	return err
+}
+
+// Settings returns the organization's settings.
+func (s *Service) Settings(ctx context.Context) (organization.Settings, error) {
+	st, _, err := eventstore.LoadState(ctx, s.store, organization.Decider, organization.StreamID)
+	return st, err
+}
+
+// SetTimeZone sets the zone the organization reads times in, an IANA name
+// looked up in the time zone database the binary carries.
+func (s *Service) SetTimeZone(ctx context.Context, meta eventstore.Metadata, zone string) error {
+	_, err := time.LoadLocation(zone)
+	c := organization.SetTimeZone{TimeZone: zone, Known: err == nil && zone != "" && zone != "Local"}
+	_, err = eventstore.Execute(ctx, s.store, organization.Decider, organization.StreamID, organization.Command(c), meta)
 	return err
 }

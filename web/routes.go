@@ -173,11 +173,13 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/retention/release", permission: Roles(coordinator), handler: s.handleLiftHold},
 
 		{pattern: "POST /api/v1/volunteers", permission: Roles(coordinator), handler: s.handleRegisterVolunteer},
+		{pattern: "GET /api/v1/volunteers", permission: Roles(staff...), handler: s.handleListVolunteers},
 		{pattern: "GET /api/v1/volunteers/{id}", permission: Roles(staff...).OrSelf("id"), handler: s.handleGetVolunteer},
 		{pattern: "POST /api/v1/volunteers/{id}/on-call", permission: Roles(staff...).OrSelf("id"), handler: s.handleSetOnCall},
 		{pattern: "POST /api/v1/volunteers/{id}/certifications", permission: Roles(coordinator), handler: s.handleGrantCertification},
 
 		{pattern: "POST /api/v1/shifts", permission: Roles(coordinator), handler: s.handleScheduleShift},
+		{pattern: "GET /api/v1/shifts", permission: SignedIn, handler: s.handleListShifts},
 		{pattern: "GET /api/v1/shifts/{id}", permission: SignedIn, handler: s.handleGetShift},
 		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleClaimShift},
 		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}/release", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleReleaseShift},
@@ -189,6 +191,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/shifts/{id}/cancel", permission: Roles(coordinator), handler: s.handleCancelShift},
 
 		{pattern: "POST /api/v1/requests", permission: Roles(staff...), handler: s.handleReceiveRequest},
+		{pattern: "GET /api/v1/requests", permission: Roles(staff...), handler: s.handleListRequests},
 		{pattern: "GET /api/v1/requests/{id}", permission: Roles(staff...), handler: s.handleGetRequest},
 		{pattern: "POST /api/v1/requests/{id}/{action}", permission: Roles(staff...), handler: s.handleRequestAction},
 		{pattern: "GET /api/v1/requests/{id}/matches", permission: Roles(staff...), handler: s.handleMatches},

@@ -51,6 +51,12 @@ func TestADayOnTheBoard(t *testing.T) {
 		t.Errorf("a rapid-response report is %s, want urgent by default", report.Priority)
 	}
 	base := "/api/v1/requests/" + report.RequestID.String()
+	if r := e.do(dispatcher, "GET", "/api/v1/requests", nil); !strings.Contains(r.body, report.RequestID.String()) || strings.Contains(r.body, "Xochitl") {
+		t.Errorf("the open requests: %s; want the report, without the person's name", r.body)
+	}
+	if r := e.do(dispatcher, "GET", "/api/v1/volunteers", nil); strings.Count(r.body, `"volunteer_id"`) != 4 {
+		t.Errorf("the volunteers: %s; want the four responders", r.body)
+	}
 
 	// 2. The board proposes the on-call responders in East, with reasons.
 	r = e.do(dispatcher, "GET", base+"/matches", nil)
@@ -126,6 +132,9 @@ func TestADayOnTheBoard(t *testing.T) {
 	decode(t, r.body, &sh)
 	first, second := responders[2], responders[3]
 	shiftPath := "/api/v1/shifts/" + sh.ShiftID.String()
+	if r := e.do(first, "GET", "/api/v1/shifts", nil); !strings.Contains(r.body, sh.ShiftID.String()) || !strings.Contains(r.body, `"open":1`) {
+		t.Errorf("the week's shifts: %s; want the court watch with its open slot", r.body)
+	}
 	mustStatus(t, e.do(first, "POST", shiftPath+"/claims/"+first.id.String(), nil), http.StatusOK, "claim the last slot")
 	if r := e.do(second, "POST", shiftPath+"/claims/"+second.id.String(), nil); !strings.Contains(r.body, `"waitlist_position":1`) {
 		t.Fatalf("the second claim: %s, want waitlist position 1", r.body)

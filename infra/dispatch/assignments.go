@@ -152,17 +152,9 @@ func (s *Service) Match(ctx context.Context, requestID uuid.UUID, relaxed ...str
 	if !req.Exists {
 		return matching.Result{}, request.ErrNotFound
 	}
-	ids, err := s.store.StreamIDs(ctx, volunteer.StreamType)
+	vols, err := s.Volunteers(ctx)
 	if err != nil {
 		return matching.Result{}, err
-	}
-	vols := make([]volunteer.State, 0, len(ids))
-	for _, id := range ids {
-		v, _, err := eventstore.LoadState(ctx, s.store, volunteer.Decider, id)
-		if err != nil {
-			return matching.Result{}, err
-		}
-		vols = append(vols, v)
 	}
 	return matching.Rank(req, vols, s.now(), relaxed...), nil
 }

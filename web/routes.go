@@ -177,6 +177,11 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/volunteers/{id}", permission: Roles(staff...).OrSelf("id"), handler: s.handleGetVolunteer},
 		{pattern: "POST /api/v1/volunteers/{id}/on-call", permission: Roles(staff...).OrSelf("id"), handler: s.handleSetOnCall},
 		{pattern: "POST /api/v1/volunteers/{id}/certifications", permission: Roles(coordinator), handler: s.handleGrantCertification},
+		{pattern: "POST /api/v1/volunteers/{id}/certifications/{certification}/revoke", permission: Roles(coordinator), handler: s.handleRevokeCertification},
+		{pattern: "GET /api/v1/volunteers/{id}/assignments", permission: Roles(staff...).OrSelf("id"), handler: s.handleMyAssignments},
+		{pattern: "POST /api/v1/volunteers/{id}/profile", permission: Roles(coordinator).OrSelf("id"), handler: s.handleChangeProfile},
+		{pattern: "POST /api/v1/volunteers/{id}/deactivate", permission: Roles(coordinator), handler: s.handleVolunteerActive(false)},
+		{pattern: "POST /api/v1/volunteers/{id}/activate", permission: Roles(coordinator), handler: s.handleVolunteerActive(true)},
 
 		{pattern: "POST /api/v1/shifts", permission: Roles(coordinator), handler: s.handleScheduleShift},
 		{pattern: "GET /api/v1/shifts", permission: SignedIn, handler: s.handleListShifts},

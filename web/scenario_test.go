@@ -172,3 +172,41 @@ func mustStatus(t *testing.T, a answer, want int, what string) {
 		t.Fatalf("%s: %d %s, want %d", what, a.status, a.body, want)
 	}
 }
+
+func TestAVolunteerSeesWhereToGoOnlyWhenTheyNeedTo(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	coordinator, dispatcher, vol := e.users[account.Coordinator], e.users[account.Dispatcher], e.users[account.Volunteer]
+	mustStatus(t, e.do(coordinator, "POST", "/api/v1/volunteers", map[string]any{"user_id": vol.id, "name": "Rosa", "phone": "+1 555 0100",
+		"languages": []map[string]string{{"code": "es", "level": "native"}}, "regions": []string{"East"}, "prior_assignments": 3}),
+		http.StatusCreated, "register")
+	start := e.throttle.Now().Add(24 * time.Hour)
+	r := e.do(dispatcher, "POST", "/api/v1/requests", map[string]any{"kind": "accompaniment", "sub_kind": "ice_checkin", "start": start,
+		"end": start.Add(2 * time.Hour), "region": "East", "languages": []string{"es"}, "needed": 1, "meeting_point": "Field office lobby",
+		"person": map[string]string{"name": "Juana Pérez López", "phone": "+1 555 0177", "address": "12 Elm St"}})
+	mustStatus(t, r, http.StatusCreated, "receive")
+	var req struct {
+		RequestID uuid.UUID `json:"request_id"`
+	}
+	decode(t, r.body, &req)
+	mustStatus(t, e.do(dispatcher, "POST", "/api/v1/requests/"+req.RequestID.String()+"/assignments", map[string]any{"volunteer_id": vol.id}),
+		http.StatusCreated, "assign")
+
+	mine := "/api/v1/volunteers/" + vol.id.String() + "/assignments"
+	r = e.do(vol, "GET", mine, nil)
+	if !strings.Contains(r.body, req.RequestID.String()) || strings.Contains(r.body, "Field office") || strings.Contains(r.body, "Juana") {
+		t.Errorf("a day ahead: %s; want the assignment without where to go or whom to meet", r.body)
+	}
+	e.throttle.Advance(23*time.Hour + 30*time.Minute)
+	r = e.do(vol, "GET", mine, nil)
+	if !strings.Contains(r.body, "Field office lobby") || !strings.Contains(r.body, `"first_name":"Juana"`) {
+		t.Errorf("half an hour before: %s; want the meeting point and the first name", r.body)
+	}
+	for _, never := range []string{"Pérez", "0177", "Elm"} {
+		if strings.Contains(r.body, never) {
+			t.Errorf("the volunteer sees %q: only the first name and the meeting point are theirs to know", never)
+		}
+	}
+	if r := e.do(e.newUser(account.Volunteer), "GET", mine, nil); r.status != http.StatusForbidden {
+		t.Errorf("another volunteer reading these assignments: %d, want 403", r.status)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -150,3 +151,79 @@ func (s *Server) handleGrantCertification(w http.ResponseWriter, r *http.Request
 
 // staff are the roles that dispatch volunteers.
 var staff = []account.Role{account.Coordinator, account.Dispatcher}
+
+// handleMyAssignments serves GET /api/v1/volunteers/{id}/assignments: the
+// volunteer's live assignments; where to go and the person's first name
+// only from an hour before each until it ends.
+func (s *Server) handleMyAssignments(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	list, err := s.dispatch.AssignmentsOf(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"assignments": list})
+	return nil
+}
+
+// profileRequest is the body of POST /api/v1/volunteers/{id}/profile.
+type profileRequest struct {
+	Languages []volunteer.Language `json:"languages"`
+	Regions   []string             `json:"regions"`
+}
+
+// handleChangeProfile serves POST /api/v1/volunteers/{id}/profile: the
+// volunteer (or a coordinator) replaces their languages and regions.
+func (s *Server) handleChangeProfile(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req profileRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := s.dispatch.Volunteer(r.Context(), p.Meta(""), id, volunteer.ChangeProfile{Languages: req.Languages, Regions: req.Regions}); err != nil {
+		return err
+	}
+	return s.writeVolunteer(w, r, id, http.StatusOK)
+}
+
+// handleVolunteerActive serves POST /api/v1/volunteers/{id}/deactivate and
+// .../activate: a coordinator stops or resumes sending a volunteer.
+func (s *Server) handleVolunteerActive(active bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+		id, reason, err := idAndReason(r)
+		if err != nil {
+			return err
+		}
+		var c volunteer.Command = volunteer.Activate{}
+		if !active {
+			c = volunteer.Deactivate{Now: s.dispatch.Now()}
+		}
+		if err := s.dispatch.Volunteer(r.Context(), p.Meta(reason), id, c); err != nil {
+			return err
+		}
+		return s.writeVolunteer(w, r, id, http.StatusOK)
+	}
+}
+
+// handleRevokeCertification serves POST
+// /api/v1/volunteers/{id}/certifications/{certification}/revoke: a
+// coordinator withdraws a certification, with a reason.
+func (s *Server) handleRevokeCertification(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	id, reason, err := idAndReason(r)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(reason) == "" {
+		return &Error{Code: "reason_required", Field: "reason", Message: "say why the certification is withdrawn"}
+	}
+	c := volunteer.Certification(r.PathValue("certification"))
+	if err := s.dispatch.Volunteer(r.Context(), p.Meta(reason), id, volunteer.Revoke{Certification: c}); err != nil {
+		return err
+	}
+	return s.writeVolunteer(w, r, id, http.StatusOK)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -219,4 +220,64 @@ func (s *Service) ClosedRequestPeople(ctx context.Context, cutoff time.Time) ([]
 		}
 	}
 	return due, nil
+}
+
+// VolunteerAssignment is what a volunteer may know of an assignment of
+// theirs: the request's kind, window and region always; the meeting point
+// and the person's first name only from an hour before the window until
+// it ends (need to know).
+type VolunteerAssignment struct {
+	RequestID    uuid.UUID                `json:"request_id"`
+	AssignmentID uuid.UUID                `json:"assignment_id"`
+	Status       request.AssignmentStatus `json:"status"`
+	Kind         request.Kind             `json:"kind"`
+	SubKind      string                   `json:"sub_kind,omitempty"`
+	Start        time.Time                `json:"start"`
+	End          time.Time                `json:"end"`
+	Region       string                   `json:"region"`
+	MeetingPoint string                   `json:"meeting_point,omitempty"`
+	FirstName    string                   `json:"first_name,omitempty"`
+}
+
+// revealBefore is how long before an assignment's window the volunteer
+// sees where to go and whom to meet.
+const revealBefore = time.Hour
+
+// AssignmentsOf lists a volunteer's live assignments (offered, accepted,
+// en route, arrived), soonest first.
+func (s *Service) AssignmentsOf(ctx context.Context, volunteerID uuid.UUID) ([]VolunteerAssignment, error) {
+	v, err := s.VolunteerState(ctx, volunteerID)
+	if err != nil {
+		return nil, err
+	}
+	reqs, err := s.Requests(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := []VolunteerAssignment{}
+	for _, r := range reqs {
+		for _, a := range r.Assignments {
+			if a.VolunteerID != volunteerID || a.Status == request.Declined || a.Status == request.Withdrawn || a.Status == request.Done {
+				continue
+			}
+			if _, held := v.Commitments[a.AssignmentID]; !held {
+				continue
+			}
+			va := VolunteerAssignment{RequestID: r.RequestID, AssignmentID: a.AssignmentID, Status: a.Status, Kind: r.Kind,
+				Start: r.Window.Start, End: r.Window.End, Region: r.Region}
+			details, err := s.RequestDetails(ctx, r.RequestID)
+			if err != nil {
+				return nil, err
+			}
+			va.SubKind = details.SubKind
+			if !now.Before(r.Window.Start.Add(-revealBefore)) && now.Before(r.Window.End) {
+				va.MeetingPoint = details.MeetingPoint
+				va.FirstName, _, _ = strings.Cut(strings.TrimSpace(details.PersonName), " ")
+			}
+			out = append(out, va)
+		}
+	}
+	slices.SortFunc(out, func(a, b VolunteerAssignment) int { return a.Start.Compare(b.Start) })
+	return out, nil
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,10 +51,30 @@ func decodeReason(r *http.Request) (string, error) {
 	if err := decodeJSON(r, &req); err != nil {
 		return "", err
 	}
-	if len(req.Reason) > 2000 {
-		return "", &Error{Code: "invalid_field", Field: "reason", Message: "reason is longer than 2000 characters"}
+	if err := checkReason(req.Reason); err != nil {
+		return "", err
 	}
 	return req.Reason, nil
+}
+
+// checkReason refuses a reason too long to record.
+func checkReason(reason string) error {
+	if len(reason) > 2000 {
+		return &Error{Code: "invalid_field", Field: "reason", Message: "reason is longer than 2000 characters"}
+	}
+	return nil
+}
+
+// checkCodes lower-cases and checks a list of codes (language tags).
+func checkCodes(codes *[]string, field string) error {
+	for i, c := range *codes {
+		c = strings.ToLower(strings.TrimSpace(c))
+		if c == "" || len(c) > 16 || strings.Trim(c, "abcdefghijklmnopqrstuvwxyz-") != "" {
+			return &Error{Code: "invalid_field", Field: field, Message: field + " holds tags such as es, mam or ht"}
+		}
+		(*codes)[i] = c
+	}
+	return nil
 }
 
 // idAndReason reads the {id} path parameter and an optional reason body.

@@ -118,6 +118,7 @@ var domainAnswers = []struct {
 	{request.ErrAlreadyAlerted, http.StatusConflict, "already_alerted"},
 	{request.ErrBadTransition, http.StatusConflict, "bad_transition"},
 	{request.ErrVerificationFinal, http.StatusConflict, "verification_final"},
+	{request.ErrNoVerifierOnSite, http.StatusConflict, "no_verifier_on_site"},
 	{idempotency.ErrMismatch, http.StatusUnprocessableEntity, "idempotency_key_reused"},
 }
 

@@ -83,6 +83,12 @@ func (s *Server) handleReceiveRequest(w http.ResponseWriter, r *http.Request, p 
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
+	if err := checkCodes(&req.Languages, "languages"); err != nil {
+		return err
+	}
+	if len(req.Region) > 100 || len(req.MeetingPoint) > 300 {
+		return &Error{Code: "invalid_field", Field: "region", Message: "region is at most 100 characters and meeting_point at most 300"}
+	}
 	window := domain.Window{Start: req.Start, End: req.End}
 	if req.Kind == request.RapidResponse && req.Start.IsZero() {
 		reported := req.ReportedAt
@@ -189,6 +195,9 @@ func (s *Server) handleRequestAction(w http.ResponseWriter, r *http.Request, p *
 			return err
 		}
 	}
+	if err := checkReason(body.Reason); err != nil {
+		return err
+	}
 	now := time.Now()
 	var c request.Command
 	switch action := r.PathValue("action"); action {
@@ -256,7 +265,11 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, p *accounts
 	if req.VolunteerID == uuid.Nil {
 		return &Error{Code: "invalid_field", Field: "volunteer_id", Message: "volunteer_id is required"}
 	}
-	if _, err := s.dispatch.Offer(r.Context(), p.Meta(""), id, req.VolunteerID, req.Override); err != nil {
+	ids, err := newIDs(r, 1)
+	if err != nil {
+		return err
+	}
+	if _, err := s.dispatch.OfferAs(r.Context(), p.Meta(""), ids[0], id, req.VolunteerID, req.Override); err != nil {
 		return err
 	}
 	return s.writeRequest(w, r, id, http.StatusCreated)
@@ -284,6 +297,14 @@ func (s *Server) handleAssignmentStatus(w http.ResponseWriter, r *http.Request, 
 	var req statusRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
+	}
+	if err := checkReason(req.Reason); err != nil {
+		return err
+	}
+	switch req.Status {
+	case request.Accepted, request.Declined, request.EnRoute, request.Arrived, request.Done, request.Withdrawn:
+	default:
+		return &Error{Code: "invalid_field", Field: "status", Message: "status must be accepted, declined, en_route, arrived, done or withdrawn"}
 	}
 	if req.Status == request.Withdrawn && p.Role == account.Volunteer {
 		return errForbidden // a volunteer declines; withdrawing is a dispatcher's call

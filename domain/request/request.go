@@ -295,6 +295,7 @@ var (
 	ErrAlreadyAlerted    = errors.New("the region's on-call list was already alerted")
 	ErrBadTransition     = errors.New("an assignment cannot move that way")
 	ErrVerificationFinal = errors.New("this report's verification is already decided")
+	ErrNoVerifierOnSite  = errors.New("a report is confirmed or called a false alarm only by a verifier who arrived on site")
 )
 
 // RuleError refuses an offer and names the team rule that blocks it.
@@ -500,6 +501,8 @@ func decide(s State, c Command) ([]domain.Event, error) {
 			return nil, ErrVerificationFinal
 		case c.Outcome != Confirmed && c.Outcome != FalseAlarm && c.Outcome != CouldNotCheck:
 			return nil, &InvalidError{Field: "outcome", Message: "use confirmed, false_alarm or could_not_verify"}
+		case c.Outcome != CouldNotCheck && !slices.ContainsFunc(s.Assignments, func(a Assignment) bool { return a.Status == Arrived || a.Status == Done }):
+			return nil, ErrNoVerifierOnSite
 		}
 		return []domain.Event{VerificationRecorded{RequestID: id, Outcome: c.Outcome}}, nil
 	case Alert:
@@ -583,17 +586,22 @@ func offer(s State, c Offer) ([]domain.Event, error) {
 	switch {
 	case c.AssignmentID == uuid.Nil || v.VolunteerID == uuid.Nil:
 		return nil, &InvalidError{Field: "volunteer_id", Message: "is required"}
-	case s.OnTeam(v.VolunteerID):
-		return nil, ErrAlreadyOnTeam
 	}
-	if _, ok := s.Assignment(c.AssignmentID); ok {
+	if a, ok := s.Assignment(c.AssignmentID); ok && a.VolunteerID == v.VolunteerID {
 		return nil, nil // a retried offer
+	}
+	if s.OnTeam(v.VolunteerID) {
+		return nil, ErrAlreadyOnTeam
 	}
 	if s.Active() >= s.Needed && !c.Override {
 		return nil, &RuleError{Rule: "team_full",
 			Message: fmt.Sprintf("the request needs %d volunteers and has them: assign more only with an explicit override", s.Needed)}
 	}
 	team := append(slices.Clone(c.Team), v)
+	if !v.Experienced && !slices.ContainsFunc(c.Team, func(m Candidate) bool { return m.Experienced }) {
+		return nil, &RuleError{Rule: "first_assignment_alone",
+			Message: "this volunteer has not completed an assignment yet: assign an experienced volunteer to the team first"}
+	}
 	if s.Active()+1 == s.Needed {
 		// The last place: the team must now cover every need.
 		for _, lang := range s.Languages {
@@ -607,10 +615,6 @@ func offer(s State, c Offer) ([]domain.Event, error) {
 				return nil, &RuleError{Rule: "team_certification_missing",
 					Message: fmt.Sprintf("nobody on the team would hold the %s certification: the last place must go to someone who does", cert)}
 			}
-		}
-		if !slices.ContainsFunc(team, func(m Candidate) bool { return m.Experienced }) {
-			return nil, &RuleError{Rule: "first_assignment_alone",
-				Message: "everyone on the team would be on their first assignment: add an experienced volunteer"}
 		}
 	}
 	for _, cert := range s.Certifications {

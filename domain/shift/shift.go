@@ -375,9 +375,14 @@ func decide(s State, c Command) ([]domain.Event, error) {
 		}
 		return []domain.Event{SwapOffered{ShiftID: id, From: c.From, To: c.To}}, nil
 	case AcceptSwap:
-		for from, to := range s.Swaps {
-			if to == c.To {
-				return []domain.Event{SwapAccepted{ShiftID: id, From: from, To: to}}, nil
+		if s.Holds(c.To) {
+			return nil, ErrAlreadyClaimed
+		}
+		// Offers to the same volunteer are taken oldest claimant first, so
+		// the choice never depends on map order.
+		for _, from := range s.Claimants {
+			if s.Swaps[from] == c.To {
+				return []domain.Event{SwapAccepted{ShiftID: id, From: from, To: c.To}}, nil
 			}
 		}
 		return nil, ErrNoSwap

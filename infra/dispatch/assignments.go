@@ -21,10 +21,51 @@ func (s *Service) ReceiveRequest(ctx context.Context, meta eventstore.Metadata, 
 	return err
 }
 
-// Request runs a command on a request alone (triage, verification, alert,
-// resolve, close, cancel, reopen).
+// Request runs a command on a request (triage, verification, alert,
+// resolve, close, cancel, reopen). Closing or cancelling also ends the
+// commitments of the volunteers still on it, in the same transaction, so
+// their windows are free again; those who had arrived count as served.
 func (s *Service) Request(ctx context.Context, meta eventstore.Metadata, requestID uuid.UUID, c request.Command) error {
-	_, err := eventstore.Execute(ctx, s.store, request.Decider, requestID, c, meta)
+	switch c.(type) {
+	case request.Close, request.Cancel:
+	default:
+		_, err := eventstore.Execute(ctx, s.store, request.Decider, requestID, c, meta)
+		return err
+	}
+	_, err := s.store.Transact(ctx, meta, func(ctx context.Context, l eventstore.Loader) ([]eventstore.StreamAppend, error) {
+		req, err := load(ctx, l, request.Decider, requestID)
+		if err != nil {
+			return nil, err
+		}
+		events, err := request.Decider.Decide(req.state, c)
+		if err != nil || len(events) == 0 {
+			return nil, err
+		}
+		appends := []eventstore.StreamAppend{{Stream: eventstore.Stream{Type: request.StreamType, ID: requestID}, Expected: req.version, Events: events}}
+		live := slices.DeleteFunc(slices.Clone(req.state.Assignments), func(a request.Assignment) bool {
+			return a.Status == request.Declined || a.Status == request.Withdrawn || a.Status == request.Done
+		})
+		slices.SortFunc(live, func(a, b request.Assignment) int {
+			sa, sb := volunteer.StreamID(a.VolunteerID), volunteer.StreamID(b.VolunteerID)
+			return slices.Compare(sa[:], sb[:])
+		})
+		for _, a := range live {
+			v, err := load(ctx, l, volunteer.Decider, volunteer.StreamID(a.VolunteerID))
+			if err != nil {
+				return nil, err
+			}
+			released, err := volunteer.Decider.Decide(v.state, volunteer.Release{CommitmentID: a.AssignmentID, Served: a.Status == request.Arrived})
+			if errors.Is(err, volunteer.ErrNoSuchCommitment) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			appends = append(appends, eventstore.StreamAppend{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteer.StreamID(a.VolunteerID)},
+				Expected: v.version, Events: released})
+		}
+		return appends, nil
+	})
 	return err
 }
 
@@ -46,7 +87,13 @@ func (s *Service) Offer(ctx context.Context, meta eventstore.Metadata, requestID
 	if err != nil {
 		return uuid.Nil, err
 	}
-	_, err = s.store.Transact(ctx, meta, func(ctx context.Context, l eventstore.Loader) ([]eventstore.StreamAppend, error) {
+	return s.OfferAs(ctx, meta, assignmentID, requestID, volunteerID, override)
+}
+
+// OfferAs is Offer with the new assignment's id given: a retried request
+// gives the same id, and the offer it already made is found, not repeated.
+func (s *Service) OfferAs(ctx context.Context, meta eventstore.Metadata, assignmentID, requestID, volunteerID uuid.UUID, override bool) (uuid.UUID, error) {
+	_, err := s.store.Transact(ctx, meta, func(ctx context.Context, l eventstore.Loader) ([]eventstore.StreamAppend, error) {
 		req, err := load(ctx, l, request.Decider, requestID)
 		if err != nil {
 			return nil, err

@@ -202,3 +202,41 @@ func TestThePeopleOfRequestsClosedBeforeTheCutoffAreDueForForgetting(t *testing.
 		t.Errorf("a reopened request's person is due: %v", due)
 	}
 }
+
+func TestCancellingARequestFreesItsVolunteers(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	w := domain.Window{Start: monday.Add(time.Hour), End: monday.Add(3 * time.Hour)}
+	first := f.request(t, 1, w)
+	v := f.veteran(t)
+	if _, err := f.svc.Offer(ctx, meta, first, v, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Request(ctx, meta, first, request.Cancel{Reason: "the hearing was postponed", At: monday}); err != nil {
+		t.Fatal(err)
+	}
+	second := f.request(t, 1, w)
+	if _, err := f.svc.Offer(ctx, meta, second, v, false); err != nil {
+		t.Errorf("the same window after the first request was cancelled: %v", err)
+	}
+	if err := f.svc.Volunteer(ctx, meta, v, volunteer.Deactivate{Now: monday.Add(4 * time.Hour)}); err != nil {
+		t.Errorf("deactivating once the work is over: %v", err)
+	}
+}
+
+func TestARetriedOfferFindsTheAssignmentItMade(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.request(t, 1, domain.Window{Start: monday.Add(time.Hour), End: monday.Add(2 * time.Hour)})
+	v := f.veteran(t)
+	id := uuid.New()
+	for range 2 {
+		if got, err := f.svc.OfferAs(ctx, meta, id, r, v, false); err != nil || got != id {
+			t.Fatalf("OfferAs = %s, %v; want %s both times", got, err, id)
+		}
+	}
+	st, _, _ := eventstore.LoadState(ctx, f.store, request.Decider, r)
+	if len(st.Assignments) != 1 {
+		t.Errorf("assignments = %d, want 1", len(st.Assignments))
+	}
+}

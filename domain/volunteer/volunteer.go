@@ -349,15 +349,6 @@ func (s State) CertificationExpiry(c Certification) (time.Time, bool) {
 	return g.Until, ok
 }
 
-// LanguageCodes lists the codes of the languages the volunteer speaks.
-func (s State) LanguageCodes() []string {
-	codes := make([]string, len(s.Languages))
-	for i, l := range s.Languages {
-		codes[i] = l.Code
-	}
-	return codes
-}
-
 // CertifiedFor lists the certifications valid for the whole window.
 func (s State) CertifiedFor(w domain.Window) []Certification {
 	var out []Certification

@@ -71,7 +71,13 @@ func (s *Service) Request(ctx context.Context, meta eventstore.Metadata, request
 
 // candidate is what the team rules need of a volunteer, for a window.
 func candidate(v volunteer.State, req request.State) request.Candidate {
-	return request.Candidate{VolunteerID: v.VolunteerID, Languages: v.LanguageCodes(),
+	var langs []string
+	for _, l := range v.Languages {
+		if l.Level.AtLeast(volunteer.Conversational) { // basic does not carry a hearing or a raid
+			langs = append(langs, l.Code)
+		}
+	}
+	return request.Candidate{VolunteerID: v.VolunteerID, Languages: langs,
 		Certifications: v.CertifiedFor(req.Window), Experienced: v.Served > 0}
 }
 

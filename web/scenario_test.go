@@ -192,6 +192,23 @@ func TestAVolunteerSeesWhereToGoOnlyWhenTheyNeedTo(t *testing.T) {
 		http.StatusCreated, "assign")
 
 	mine := "/api/v1/volunteers/" + vol.id.String() + "/assignments"
+	e.throttle.Advance(23*time.Hour + 30*time.Minute)
+	r = e.do(vol, "GET", mine, nil)
+	if strings.Contains(r.body, "Field office") {
+		t.Errorf("offered, not yet accepted: %s; want no meeting point", r.body)
+	}
+	var list struct {
+		Assignments []struct {
+			AssignmentID uuid.UUID `json:"assignment_id"`
+		} `json:"assignments"`
+	}
+	decode(t, r.body, &list)
+	if len(list.Assignments) != 1 {
+		t.Fatalf("assignments = %s", r.body)
+	}
+	mustStatus(t, e.do(vol, "POST", "/api/v1/requests/"+req.RequestID.String()+"/assignments/"+list.Assignments[0].AssignmentID.String()+"/status",
+		map[string]string{"status": "accepted"}), http.StatusNoContent, "accept")
+	e.throttle.Advance(-23*time.Hour - 30*time.Minute)
 	r = e.do(vol, "GET", mine, nil)
 	if !strings.Contains(r.body, req.RequestID.String()) || strings.Contains(r.body, "Field office") || strings.Contains(r.body, "Juana") {
 		t.Errorf("a day ahead: %s; want the assignment without where to go or whom to meet", r.body)

@@ -277,8 +277,8 @@ func (s *Service) ClosedRequestPeople(ctx context.Context, cutoff time.Time) ([]
 
 // VolunteerAssignment is what a volunteer may know of an assignment of
 // theirs: the request's kind, window and region always; the meeting point
-// and the person's first name only from an hour before the window until
-// it ends (need to know).
+// and the person's first name only once they accepted, from an hour
+// before the window until it ends (need to know).
 type VolunteerAssignment struct {
 	RequestID    uuid.UUID                `json:"request_id"`
 	AssignmentID uuid.UUID                `json:"assignment_id"`
@@ -324,7 +324,7 @@ func (s *Service) AssignmentsOf(ctx context.Context, volunteerID uuid.UUID) ([]V
 				return nil, err
 			}
 			va.SubKind = details.SubKind
-			if !now.Before(r.Window.Start.Add(-revealBefore)) && now.Before(r.Window.End) {
+			if a.Status != request.Offered && !now.Before(r.Window.Start.Add(-revealBefore)) && now.Before(r.Window.End) {
 				va.MeetingPoint = details.MeetingPoint
 				va.FirstName, _, _ = strings.Cut(strings.TrimSpace(details.PersonName), " ")
 			}

@@ -34,6 +34,9 @@ func (s *Service) ScheduleSession(ctx context.Context, meta eventstore.Metadata,
 func (s *Service) Session(ctx context.Context, meta eventstore.Metadata, sessionID uuid.UUID, c training.SessionCommand) error {
 	switch cmd := c.(type) {
 	case training.Enroll:
+		if _, err := s.VolunteerState(ctx, cmd.VolunteerID); err != nil {
+			return err // a seat goes to a registered volunteer only
+		}
 		cmd.Now = s.now()
 		c = cmd
 	case training.RecordAttendance:

@@ -37,3 +37,13 @@ func (d Decider[S, C]) Fold(events []Event) S {
 	}
 	return state
 }
+
+// InvalidError is a command field that does not hold what it must: the
+// field, by its JSON name, and what to fix. Every aggregate answers bad
+// input with it, so the API maps it in one place.
+type InvalidError struct {
+	Field   string
+	Message string
+}
+
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }

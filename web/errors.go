@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/invitation"
 	"github.com/presente-dispatch/presente/domain/organization"
@@ -130,13 +131,10 @@ func errorStatus(err error) (int, *Error) {
 		conflict   *eventstore.ConcurrencyError
 		throttled  *throttledError
 		streamType *eventstore.StreamTypeError
-		field      interface {
-			error
-			Invalid() (string, string)
-		}
-		overlap *volunteer.OverlapError
-		cert    *volunteer.CertificationError
-		rule    *request.RuleError
+		invalid    *domain.InvalidError
+		overlap    *volunteer.OverlapError
+		cert       *volunteer.CertificationError
+		rule       *request.RuleError
 	)
 	for _, a := range domainAnswers {
 		if errors.Is(err, a.err) {
@@ -164,9 +162,8 @@ func errorStatus(err error) (int, *Error) {
 	case errors.As(err, &conflict):
 		return http.StatusConflict, &Error{Code: "conflict",
 			Message: "someone else changed this at the same moment: reload and try again"}
-	case errors.As(err, &field):
-		name, msg := field.Invalid()
-		return http.StatusBadRequest, &Error{Code: "invalid_field", Field: name, Message: name + ": " + msg}
+	case errors.As(err, &invalid):
+		return http.StatusBadRequest, &Error{Code: "invalid_field", Field: invalid.Field, Message: invalid.Error()}
 	case errors.As(err, &overlap):
 		return http.StatusConflict, &Error{Code: "overlap", Message: overlap.Error()}
 	case errors.As(err, &cert):

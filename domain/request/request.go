@@ -310,15 +310,7 @@ type RuleError struct {
 func (e *RuleError) Error() string { return e.Message }
 
 // InvalidError is a command field that does not hold what it must.
-type InvalidError struct {
-	Field   string
-	Message string
-}
-
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
-
-// Invalid names the field and says what to fix (for the API's answers).
-func (e *InvalidError) Invalid() (field, message string) { return e.Field, e.Message }
+type InvalidError = domain.InvalidError
 
 // Assignment is one volunteer on the request.
 type Assignment struct {

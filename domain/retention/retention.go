@@ -90,15 +90,7 @@ var (
 )
 
 // InvalidError is a command field that does not hold what it must.
-type InvalidError struct {
-	Field   string
-	Message string
-}
-
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
-
-// Invalid names the field and says what to fix (for the API's answers).
-func (e *InvalidError) Invalid() (field, message string) { return e.Field, e.Message }
+type InvalidError = domain.InvalidError
 
 // State is retention as its events leave it.
 type State struct {

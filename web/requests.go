@@ -144,11 +144,7 @@ func newIDs(r *http.Request, n int) ([]uuid.UUID, error) {
 var retryNamespace = uuid.MustParse("b5f8c2d1-4e6a-4f3b-9d7c-2a1e8f6b0c93")
 
 func (s *Server) writeRequest(w http.ResponseWriter, r *http.Request, id uuid.UUID, status int) error {
-	st, err := s.dispatch.RequestState(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	details, err := s.dispatch.RequestDetails(r.Context(), id)
+	st, details, err := s.dispatch.RequestView(r.Context(), id)
 	if err != nil {
 		return err
 	}

@@ -140,6 +140,8 @@ type (
 		CommitmentID uuid.UUID     `json:"commitment_id"`
 		Kind         Kind          `json:"kind"`
 		Window       domain.Window `json:"window"`
+		// Ref is the request or shift the work belongs to.
+		Ref uuid.UUID `json:"ref,omitzero"`
 	}
 	// Released ends a commitment: done, declined, withdrawn or released.
 	// Served is set when the work was done.
@@ -211,6 +213,8 @@ type (
 		Kind         Kind
 		Window       domain.Window
 		Requires     []Certification
+		// Ref is the request or shift the work belongs to.
+		Ref uuid.UUID
 		// FromShift lets an assignment overlap the volunteer's shift
 		// slots (never another assignment): an on-call responder is
 		// dispatched from the shift they are working.
@@ -517,7 +521,7 @@ func commit(s State, c Commit) ([]domain.Event, error) {
 			return nil, &CertificationError{Certification: cert, ExpiresAt: g.Until}
 		}
 	}
-	return []domain.Event{Committed{VolunteerID: s.VolunteerID, CommitmentID: c.CommitmentID, Kind: c.Kind, Window: c.Window}}, nil
+	return []domain.Event{Committed{VolunteerID: s.VolunteerID, CommitmentID: c.CommitmentID, Kind: c.Kind, Window: c.Window, Ref: c.Ref}}, nil
 }
 
 // checkContact trims the contact details and checks them.

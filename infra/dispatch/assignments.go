@@ -141,7 +141,7 @@ func (s *Service) OfferAs(ctx context.Context, meta eventstore.Metadata, assignm
 			return nil, err
 		}
 		committed, err := volunteer.Decider.Decide(v.state, volunteer.Commit{CommitmentID: assignmentID, Kind: volunteer.Assignment,
-			Window: req.state.Window, Requires: req.state.Certifications, FromShift: req.state.Kind == request.RapidResponse})
+			Window: req.state.Window, Requires: req.state.Certifications, FromShift: req.state.Kind == request.RapidResponse, Ref: requestID})
 		if err != nil {
 			return nil, err
 		}
@@ -215,28 +215,28 @@ func (s *Service) Match(ctx context.Context, requestID uuid.UUID, relaxed ...str
 
 // RequestState returns a request as its events leave it.
 func (s *Service) RequestState(ctx context.Context, id uuid.UUID) (request.State, error) {
-	st, _, err := eventstore.LoadState(ctx, s.store, request.Decider, id)
-	var other *eventstore.StreamTypeError
-	if (err == nil && !st.Exists) || errors.As(err, &other) {
-		err = request.ErrNotFound
-	}
+	st, _, err := s.RequestView(ctx, id)
 	return st, err
 }
 
-// RequestDetails returns what the request was received with, including
-// the person's sealed details as revealed to staff (the marker once the
-// person is forgotten).
-func (s *Service) RequestDetails(ctx context.Context, id uuid.UUID) (request.ReceivedEvent, error) {
+// RequestView reads a request once: its state, and what it was received
+// with, including the person's details as revealed to staff (the marker
+// once the person is forgotten).
+func (s *Service) RequestView(ctx context.Context, id uuid.UUID) (request.State, request.ReceivedEvent, error) {
 	history, _, err := s.store.Load(ctx, id)
 	if err != nil {
-		return request.ReceivedEvent{}, err
+		return request.State{}, request.ReceivedEvent{}, err
 	}
-	for _, r := range history {
-		if e, ok := r.Event.(request.ReceivedEvent); ok {
-			return e, nil
-		}
+	st, err := eventstore.Fold(request.Decider, history)
+	var other *eventstore.StreamTypeError
+	if errors.As(err, &other) || (err == nil && !st.Exists) {
+		return request.State{}, request.ReceivedEvent{}, request.ErrNotFound
 	}
-	return request.ReceivedEvent{}, request.ErrNotFound
+	if err != nil {
+		return request.State{}, request.ReceivedEvent{}, err
+	}
+	received, _ := history[0].Event.(request.ReceivedEvent) // a request's stream starts with it
+	return st, received, nil
 }
 
 // ClosedRequestPeople lists the people of requests closed or cancelled
@@ -303,33 +303,29 @@ func (s *Service) AssignmentsOf(ctx context.Context, volunteerID uuid.UUID) ([]V
 	if err != nil {
 		return nil, err
 	}
-	reqs, err := s.Requests(ctx, false)
-	if err != nil {
-		return nil, err
-	}
 	now := s.now()
 	out := []VolunteerAssignment{}
-	for _, r := range reqs {
-		for _, a := range r.Assignments {
-			if a.VolunteerID != volunteerID || a.Status == request.Declined || a.Status == request.Withdrawn || a.Status == request.Done {
-				continue
-			}
-			if _, held := v.Commitments[a.AssignmentID]; !held {
-				continue
-			}
-			va := VolunteerAssignment{RequestID: r.RequestID, AssignmentID: a.AssignmentID, Status: a.Status, Kind: r.Kind,
-				Start: r.Window.Start, End: r.Window.End, Region: r.Region}
-			details, err := s.RequestDetails(ctx, r.RequestID)
-			if err != nil {
-				return nil, err
-			}
-			va.SubKind = details.SubKind
-			if a.Status != request.Offered && !now.Before(r.Window.Start.Add(-revealBefore)) && now.Before(r.Window.End) {
-				va.MeetingPoint = details.MeetingPoint
-				va.FirstName, _, _ = strings.Cut(strings.TrimSpace(details.PersonName), " ")
-			}
-			out = append(out, va)
+	// The volunteer's record holds each live assignment and its request:
+	// read only those requests, once each.
+	for _, c := range v.Commitments {
+		if c.Kind != volunteer.Assignment {
+			continue
 		}
+		r, details, err := s.RequestView(ctx, c.Ref)
+		if err != nil {
+			return nil, err
+		}
+		a, ok := r.Assignment(c.CommitmentID)
+		if !ok || a.VolunteerID != volunteerID {
+			continue
+		}
+		va := VolunteerAssignment{RequestID: r.RequestID, AssignmentID: a.AssignmentID, Status: a.Status, Kind: r.Kind,
+			SubKind: details.SubKind, Start: r.Window.Start, End: r.Window.End, Region: r.Region}
+		if a.Status != request.Offered && !now.Before(r.Window.Start.Add(-revealBefore)) && now.Before(r.Window.End) {
+			va.MeetingPoint = details.MeetingPoint
+			va.FirstName, _, _ = strings.Cut(strings.TrimSpace(details.PersonName), " ")
+		}
+		out = append(out, va)
 	}
 	slices.SortFunc(out, func(a, b VolunteerAssignment) int { return a.Start.Compare(b.Start) })
 	return out, nil

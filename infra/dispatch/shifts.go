@@ -139,7 +139,7 @@ func (s *Service) ClaimShift(ctx context.Context, meta eventstore.Metadata, shif
 			return nil, err
 		}
 		commit := volunteer.Commit{CommitmentID: SlotCommitment(shiftID, volunteerID), Kind: volunteer.ShiftSlot,
-			Window: sh.state.Window, Requires: sh.state.Requires}
+			Window: sh.state.Window, Requires: sh.state.Requires, Ref: shiftID}
 		committed, err := volunteer.Decider.Decide(v.state, commit)
 		var overlap *volunteer.OverlapError
 		switch _, waitlisted := events[0].(shift.Waitlisted); {
@@ -199,7 +199,7 @@ func (s *Service) ReleaseShift(ctx context.Context, meta eventstore.Metadata, sh
 				return nil, err
 			}
 			committed, err := volunteer.Decider.Decide(p.state, volunteer.Commit{CommitmentID: SlotCommitment(shiftID, promoted.VolunteerID),
-				Kind: volunteer.ShiftSlot, Window: sh.state.Window, Requires: sh.state.Requires})
+				Kind: volunteer.ShiftSlot, Window: sh.state.Window, Requires: sh.state.Requires, Ref: shiftID})
 			if err == nil {
 				return append(appends, eventstore.StreamAppend{Stream: eventstore.Stream{Type: volunteer.StreamType, ID: volunteer.StreamID(promoted.VolunteerID)},
 					Expected: p.version, Events: committed}), nil
@@ -308,7 +308,7 @@ func (s *Service) AcceptSwap(ctx context.Context, meta eventstore.Metadata, shif
 				return nil, err
 			}
 			committed, err := volunteer.Decider.Decide(taker.state, volunteer.Commit{CommitmentID: SlotCommitment(shiftID, to),
-				Kind: volunteer.ShiftSlot, Window: sh.state.Window, Requires: sh.state.Requires})
+				Kind: volunteer.ShiftSlot, Window: sh.state.Window, Requires: sh.state.Requires, Ref: shiftID})
 			if err != nil {
 				return nil, err
 			}

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -42,14 +43,14 @@ func (s *Service) Request(ctx context.Context, meta eventstore.Metadata, request
 			return nil, err
 		}
 		appends := []eventstore.StreamAppend{{Stream: eventstore.Stream{Type: request.StreamType, ID: requestID}, Expected: req.version, Events: events}}
-		live := slices.DeleteFunc(slices.Clone(req.state.Assignments), func(a request.Assignment) bool {
-			return a.Status == request.Declined || a.Status == request.Withdrawn || a.Status == request.Done
-		})
-		slices.SortFunc(live, func(a, b request.Assignment) int {
-			sa, sb := volunteer.StreamID(a.VolunteerID), volunteer.StreamID(b.VolunteerID)
-			return slices.Compare(sa[:], sb[:])
-		})
-		for _, a := range live {
+		live := map[uuid.UUID]request.Assignment{}
+		for _, a := range req.state.Assignments {
+			if a.Status != request.Declined && a.Status != request.Withdrawn && a.Status != request.Done {
+				live[a.VolunteerID] = a
+			}
+		}
+		for _, id := range lockOrder(slices.Collect(maps.Keys(live))) {
+			a := live[id]
 			v, err := load(ctx, l, volunteer.Decider, volunteer.StreamID(a.VolunteerID))
 			if err != nil {
 				return nil, err
@@ -115,10 +116,7 @@ func (s *Service) OfferAs(ctx context.Context, meta eventstore.Metadata, assignm
 				ids = append(ids, a.VolunteerID)
 			}
 		}
-		slices.SortFunc(ids, func(a, b uuid.UUID) int {
-			sa, sb := volunteer.StreamID(a), volunteer.StreamID(b)
-			return slices.Compare(sa[:], sb[:])
-		})
+		ids = lockOrder(ids)
 		vols := map[uuid.UUID]loaded[volunteer.State]{}
 		for _, id := range ids {
 			if vols[id], err = load(ctx, l, volunteer.Decider, volunteer.StreamID(id)); err != nil {

@@ -104,6 +104,18 @@ type Claim struct {
 	Position int `json:"waitlist_position,omitempty"`
 }
 
+// lockOrder sorts volunteers by their stream's id, the order in which
+// every command locks volunteers' streams, so that two commands touching
+// the same volunteers never wait on each other in a cycle.
+func lockOrder(volunteers []uuid.UUID) []uuid.UUID {
+	out := slices.Clone(volunteers)
+	slices.SortFunc(out, func(a, b uuid.UUID) int {
+		sa, sb := volunteer.StreamID(a), volunteer.StreamID(b)
+		return slices.Compare(sa[:], sb[:])
+	})
+	return out
+}
+
 // loaded is a stream read inside a transaction: its state and version.
 type loaded[S any] struct {
 	state   S
@@ -258,12 +270,7 @@ func (s *Service) CancelShift(ctx context.Context, meta eventstore.Metadata, shi
 			return nil, err
 		}
 		appends := []eventstore.StreamAppend{{Stream: eventstore.Stream{Type: shift.StreamType, ID: shiftID}, Expected: sh.version, Events: events}}
-		claimants := slices.Clone(sh.state.Claimants)
-		slices.SortFunc(claimants, func(a, b uuid.UUID) int {
-			sa, sb := volunteer.StreamID(a), volunteer.StreamID(b)
-			return slices.Compare(sa[:], sb[:])
-		})
-		for _, v := range claimants {
+		for _, v := range lockOrder(sh.state.Claimants) {
 			leaving, err := s.releaseCommitment(ctx, l, shiftID, v)
 			if err != nil {
 				return nil, err
@@ -289,12 +296,8 @@ func (s *Service) AcceptSwap(ctx context.Context, meta eventstore.Metadata, shif
 			return nil, err
 		}
 		from := events[0].(shift.SwapAccepted).From
-		first, second := from, to
-		if a, b := volunteer.StreamID(from), volunteer.StreamID(to); slices.Compare(b[:], a[:]) < 0 {
-			first, second = to, from
-		}
 		appends := []eventstore.StreamAppend{{Stream: eventstore.Stream{Type: shift.StreamType, ID: shiftID}, Expected: sh.version, Events: events}}
-		for _, v := range []uuid.UUID{first, second} {
+		for _, v := range lockOrder([]uuid.UUID{from, to}) {
 			if v == from {
 				leaving, err := s.releaseCommitment(ctx, l, shiftID, from)
 				if err != nil {

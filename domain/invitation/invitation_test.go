@@ -1,8 +1,6 @@
 package invitation_test
 
 import (
-	"errors"
-	"reflect"
 	"testing"
 	"time"
 
@@ -10,6 +8,7 @@ import (
 
 	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/account"
+	"github.com/presente-dispatch/presente/domain/domaintest"
 	"github.com/presente-dispatch/presente/domain/invitation"
 )
 
@@ -103,21 +102,7 @@ func TestInvitationRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			state := invitation.Decider.Fold(tt.given)
 			got, err := invitation.Decider.Decide(state, tt.when)
-			switch {
-			case tt.wantErr != nil:
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("error = %v, want %v", err, tt.wantErr)
-				}
-			case tt.wantAs != nil:
-				if !errors.As(err, tt.wantAs) {
-					t.Fatalf("error = %v (%T), want %T", err, err, tt.wantAs)
-				}
-			case err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			}
-			if !reflect.DeepEqual(got, tt.then) {
-				t.Errorf("events = %#v\nwant %#v", got, tt.then)
-			}
+			domaintest.Then(t, got, err, tt.then, tt.wantErr, tt.wantAs)
 		})
 	}
 }

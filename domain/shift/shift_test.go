@@ -1,14 +1,13 @@
 package shift_test
 
 import (
-	"errors"
-	"reflect"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/presente-dispatch/presente/domain"
+	"github.com/presente-dispatch/presente/domain/domaintest"
 	"github.com/presente-dispatch/presente/domain/shift"
 )
 
@@ -131,21 +130,7 @@ func TestShiftRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := shift.Decider.Decide(shift.Decider.Fold(tt.given), tt.when)
-			switch {
-			case tt.wantErr != nil:
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("error = %v, want %v", err, tt.wantErr)
-				}
-			case tt.wantAs != nil:
-				if !errors.As(err, tt.wantAs) {
-					t.Fatalf("error = %v (%T), want %T", err, err, tt.wantAs)
-				}
-			case err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			}
-			if !reflect.DeepEqual(got, tt.then) {
-				t.Errorf("events = %#v\nwant %#v", got, tt.then)
-			}
+			domaintest.Then(t, got, err, tt.then, tt.wantErr, tt.wantAs)
 		})
 	}
 }

@@ -1,14 +1,13 @@
 package training_test
 
 import (
-	"errors"
-	"reflect"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/presente-dispatch/presente/domain"
+	"github.com/presente-dispatch/presente/domain/domaintest"
 	"github.com/presente-dispatch/presente/domain/training"
 )
 
@@ -49,7 +48,7 @@ func TestCourseRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := training.CourseDecider.Decide(training.CourseDecider.Fold(tt.given), tt.when)
-			check(t, got, err, tt.then, tt.wantErr, tt.wantAs)
+			domaintest.Then(t, got, err, tt.then, tt.wantErr, tt.wantAs)
 		})
 	}
 }
@@ -100,26 +99,7 @@ func TestSessionRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := training.SessionDecider.Decide(training.SessionDecider.Fold(tt.given), tt.when)
-			check(t, got, err, tt.then, tt.wantErr, tt.wantAs)
+			domaintest.Then(t, got, err, tt.then, tt.wantErr, tt.wantAs)
 		})
-	}
-}
-
-func check(t *testing.T, got []domain.Event, err error, then []domain.Event, wantErr error, wantAs any) {
-	t.Helper()
-	switch {
-	case wantErr != nil:
-		if !errors.Is(err, wantErr) {
-			t.Fatalf("error = %v, want %v", err, wantErr)
-		}
-	case wantAs != nil:
-		if !errors.As(err, wantAs) {
-			t.Fatalf("error = %v (%T), want %T", err, err, wantAs)
-		}
-	case err != nil:
-		t.Fatalf("unexpected error: %v", err)
-	}
-	if !reflect.DeepEqual(got, then) {
-		t.Errorf("events = %#v\nwant %#v", got, then)
 	}
 }

@@ -282,11 +282,7 @@ type statusRequest struct {
 // accepts, declines (with a reason), goes en route, arrives, is done; a
 // dispatcher may also withdraw them.
 func (s *Server) handleAssignmentStatus(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	aid, err := pathID(r, "assignment")
+	id, aid, err := pathIDs(r, "assignment")
 	if err != nil {
 		return err
 	}

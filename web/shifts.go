@@ -137,11 +137,7 @@ func (s *Server) handleGetShift(w http.ResponseWriter, r *http.Request, p *accou
 // the volunteer (or staff for them) claims a slot, or joins the waitlist
 // when the shift is full.
 func (s *Server) handleClaimShift(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	v, err := pathID(r, "volunteer")
+	id, v, err := pathIDs(r, "volunteer")
 	if err != nil {
 		return err
 	}
@@ -171,12 +167,22 @@ func (s *Server) handleReleaseShift(w http.ResponseWriter, r *http.Request, p *a
 // idsAndReason reads the {id} and another UUID path parameter and an
 // optional reason body.
 func idsAndReason(r *http.Request, other string) (uuid.UUID, uuid.UUID, string, error) {
-	id, reason, err := idAndReason(r)
+	id, o, err := pathIDs(r, other)
 	if err != nil {
 		return uuid.Nil, uuid.Nil, "", err
 	}
-	o, err := pathID(r, other)
+	reason, err := decodeReason(r)
 	return id, o, reason, err
+}
+
+// pathIDs reads the {id} path parameter and another UUID one.
+func pathIDs(r *http.Request, other string) (uuid.UUID, uuid.UUID, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	o, err := pathID(r, other)
+	return id, o, err
 }
 
 // handleCancelShift serves POST /api/v1/shifts/{id}/cancel: a coordinator
@@ -203,11 +209,7 @@ type timeRequest struct {
 // departure; the minutes served are recorded at check-out.
 func (s *Server) handleCheck(in bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-		id, err := pathID(r, "id")
-		if err != nil {
-			return err
-		}
-		v, err := pathID(r, "volunteer")
+		id, v, err := pathIDs(r, "volunteer")
 		if err != nil {
 			return err
 		}
@@ -236,11 +238,7 @@ type swapRequest struct {
 // handleOfferSwap serves POST /api/v1/shifts/{id}/claims/{volunteer}/swap:
 // a claimant offers their slot to another volunteer.
 func (s *Server) handleOfferSwap(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	from, err := pathID(r, "volunteer")
+	id, from, err := pathIDs(r, "volunteer")
 	if err != nil {
 		return err
 	}
@@ -270,11 +268,7 @@ func (s *Server) handleWithdrawSwap(w http.ResponseWriter, r *http.Request, p *a
 // handleAcceptSwap serves POST /api/v1/shifts/{id}/swaps/{volunteer}/accept:
 // the volunteer offered a slot takes it, if they are free and certified.
 func (s *Server) handleAcceptSwap(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	to, err := pathID(r, "volunteer")
+	id, to, err := pathIDs(r, "volunteer")
 	if err != nil {
 		return err
 	}

@@ -96,11 +96,7 @@ type attendanceRequest struct {
 // a coordinator records whether an enrolled volunteer came and, if asked,
 // grants them the course's certification.
 func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	v, err := pathID(r, "volunteer")
+	id, v, err := pathIDs(r, "volunteer")
 	if err != nil {
 		return err
 	}

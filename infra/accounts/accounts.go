@@ -343,7 +343,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string) (string, Princip
 	if !ok {
 		return "", Principal{}, ErrBadCredentials
 	}
-	st, _, err := eventstore.LoadState(ctx, s.store, account.Decider, userID)
+	st, _, err := eventstore.LoadSealedState(ctx, s.store, account.Decider, userID)
 	if err != nil {
 		return "", Principal{}, err
 	}
@@ -365,7 +365,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	if err != nil {
 		return Principal{}, err
 	}
-	st, _, err := eventstore.LoadState(ctx, s.store, account.Decider, sess.UserID)
+	st, _, err := eventstore.LoadSealedState(ctx, s.store, account.Decider, sess.UserID)
 	if err != nil {
 		return Principal{}, err
 	}
@@ -383,7 +383,7 @@ func (s *Service) Revalidate(ctx context.Context, sessionID uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	st, _, err := eventstore.LoadState(ctx, s.store, account.Decider, sess.UserID)
+	st, _, err := eventstore.LoadSealedState(ctx, s.store, account.Decider, sess.UserID)
 	if err != nil {
 		return err
 	}
@@ -615,7 +615,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (uuid.
 		}
 		return st.UserID, nil
 	}
-	opened, _, err := eventstore.LoadState(ctx, s.store, account.Decider, st.UserID)
+	opened, _, err := eventstore.LoadSealedState(ctx, s.store, account.Decider, st.UserID)
 	if err != nil {
 		return uuid.Nil, err
 	}
@@ -668,7 +668,7 @@ func (s *Service) LapsedInvitees(ctx context.Context, cutoff time.Time) ([]uuid.
 		case invitation.AcceptedState:
 			continue // the invitee is an account holder now
 		}
-		if opened, _, err := eventstore.LoadState(ctx, s.store, account.Decider, st.UserID); err != nil {
+		if opened, _, err := eventstore.LoadSealedState(ctx, s.store, account.Decider, st.UserID); err != nil {
 			return nil, err
 		} else if opened.Exists {
 			continue // opened, though the invitation was never marked used

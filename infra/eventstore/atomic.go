@@ -84,15 +84,7 @@ func (s *Store) transactOnce(ctx context.Context, meta Metadata, decide func(ctx
 		if _, err := tx.Exec(ctx, lockStreamSQL, id); err != nil {
 			return nil, 0, fmt.Errorf("lock stream %s: %w", id, err)
 		}
-		events, err := s.scan(ctx, tx, selectEvents+`WHERE stream_id = $1 ORDER BY stream_version`, id)
-		if err != nil {
-			return nil, 0, fmt.Errorf("load stream %s: %w", id, err)
-		}
-		var version int64
-		if len(events) > 0 {
-			version = events[len(events)-1].StreamVersion
-		}
-		return events, version, nil
+		return s.load(ctx, tx, id, s.scan)
 	}
 	appends, err := decide(ctx, load)
 	if err != nil {

@@ -54,13 +54,24 @@ func Execute[S, C any](ctx context.Context, s *Store, d domain.Decider[S, C], st
 // StreamTypeError; a missing stream is the decider's initial state at
 // version 0.
 func LoadState[S, C any](ctx context.Context, s *Store, d domain.Decider[S, C], streamID uuid.UUID) (S, int64, error) {
-	history, version, err := s.Load(ctx, streamID)
-	if err != nil {
-		var zero S
-		return zero, 0, err
+	return fold(d)(s.Load(ctx, streamID))
+}
+
+// LoadSealedState is LoadState over LoadSealed: personal data stays sealed.
+func LoadSealedState[S, C any](ctx context.Context, s *Store, d domain.Decider[S, C], streamID uuid.UUID) (S, int64, error) {
+	return fold(d)(s.LoadSealed(ctx, streamID))
+}
+
+// fold folds what a load returned with d.
+func fold[S, C any](d domain.Decider[S, C]) func([]Recorded, int64, error) (S, int64, error) {
+	return func(history []Recorded, version int64, err error) (S, int64, error) {
+		if err != nil {
+			var zero S
+			return zero, 0, err
+		}
+		state, err := Fold(d, history)
+		return state, version, err
 	}
-	state, err := Fold(d, history)
-	return state, version, err
 }
 
 // backoff waits a short, jittered, growing time so that writers colliding

@@ -353,3 +353,16 @@ func TestUndeclaredStringsSeesEveryWayToHoldText(t *testing.T) {
 		t.Errorf("undeclared = %s, want %s", got, want)
 	}
 }
+
+func TestLoadSealedLeavesPersonalDataSealed(t *testing.T) {
+	p := newPersonalStore(t)
+	stream := p.report(t, uuid.New(), "Marisol Tzul", "+1 555 0100")
+	sealed, version, err := p.LoadSealed(context.Background(), stream)
+	if err != nil || version != 1 {
+		t.Fatalf("LoadSealed = %v, %d, %v", sealed, version, err)
+	}
+	got := sealed[0].Event.(personReported)
+	if !strings.HasPrefix(got.Name, ciphertextPrefix) || got.Region != "East" {
+		t.Errorf("sealed event = %+v, want the name sealed and the region as stored", got)
+	}
+}

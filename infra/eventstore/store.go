@@ -449,7 +449,19 @@ FROM events `
 // Load returns every event of a stream in order, and the stream's version
 // (0 when it has no events).
 func (s *Store) Load(ctx context.Context, streamID uuid.UUID) ([]Recorded, int64, error) {
-	events, err := s.query(ctx, s.pool, selectEvents+`WHERE stream_id = $1 ORDER BY stream_version`, streamID)
+	return s.load(ctx, s.pool, streamID, s.query)
+}
+
+// LoadSealed is Load without revealing personal data: declared fields
+// read as stored (sealed). It saves the data-key lookup where the caller
+// needs no personal data, as authenticating every request does not.
+func (s *Store) LoadSealed(ctx context.Context, streamID uuid.UUID) ([]Recorded, int64, error) {
+	return s.load(ctx, s.pool, streamID, s.scan)
+}
+
+func (s *Store) load(ctx context.Context, q querier, streamID uuid.UUID,
+	read func(context.Context, querier, string, ...any) ([]Recorded, error)) ([]Recorded, int64, error) {
+	events, err := read(ctx, q, selectEvents+`WHERE stream_id = $1 ORDER BY stream_version`, streamID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("load stream %s: %w", streamID, err)
 	}

@@ -119,7 +119,11 @@ func (s *Store) transactOnce(ctx context.Context, meta Metadata, decide func(ctx
 			return nil, o
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	err = tx.Commit(ctx)
+	if err == nil || !refused(err) {
+		s.signalCommit()
+	}
+	if err != nil {
 		if refused(err) {
 			return nil, fmt.Errorf("transact: %w", err)
 		}

@@ -179,6 +179,9 @@ func (s *Store) commit(batch []*appendRequest) {
 	})
 
 	outcomes, err := s.send(live)
+	// Whatever the outcome, some events may have been committed: waking
+	// followers for nothing costs one read, missing a commit costs a delay.
+	defer s.signalCommit()
 	switch {
 	case err == nil:
 		for i, r := range live {

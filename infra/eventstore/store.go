@@ -155,6 +155,10 @@ type Store struct {
 	stopped      chan struct{}
 	stopOnce     sync.Once
 	committers   sync.WaitGroup
+
+	// commitMu guards committed, the channel closed at the next commit.
+	commitMu  sync.Mutex
+	committed chan struct{}
 }
 
 // New returns a store over pool that reads and writes the event types in
@@ -166,7 +170,8 @@ func New(pool *pgxpool.Pool, registry *Registry, opts Options) (*Store, error) {
 	if registry.HasPersonalData() && opts.Keys == nil {
 		return nil, errors.New("eventstore: event types declare personal data, so a keyring (Options.Keys) is required")
 	}
-	s := &Store{pool: pool, registry: registry, now: opts.Clock, newID: opts.NewID, maxAttempts: opts.MaxAttempts, keys: opts.Keys}
+	s := &Store{pool: pool, registry: registry, now: opts.Clock, newID: opts.NewID, maxAttempts: opts.MaxAttempts, keys: opts.Keys,
+		committed: make(chan struct{})}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -183,6 +188,26 @@ func New(pool *pgxpool.Pool, registry *Registry, opts Options) (*Store, error) {
 	s.metrics = m
 	s.startCommitters(opts.Committers)
 	return s, nil
+}
+
+// Committed returns a channel that is closed when this store next commits
+// events (an append, a batch of them, or a Transact). Every caller waiting
+// on it wakes, so any number of followers can share it; take the channel
+// before reading the log, then wait on it, and no commit is missed. It
+// tells of this process's commits only: other processes' arrive through
+// the database (see infra/bus).
+func (s *Store) Committed() <-chan struct{} {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	return s.committed
+}
+
+// signalCommit wakes the waiters on Committed. It never blocks on them.
+func (s *Store) signalCommit() {
+	s.commitMu.Lock()
+	close(s.committed)
+	s.committed = make(chan struct{})
+	s.commitMu.Unlock()
 }
 
 // newV7 returns a time-ordered UUID, which keeps the event_id index compact.

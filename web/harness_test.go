@@ -229,6 +229,7 @@ func (e *env) do(u *user, method, path string, body any, headers ...string) answ
 		e.t.Fatal(err)
 	}
 	a := answer{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+	observe(req, a)
 	for _, c := range resp.Cookies() {
 		if (c.Name == sessionCookie || c.Name == insecureSessionCookie) && c.Value != "" {
 			a.cookie = c.Name + "=" + c.Value

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -38,22 +39,46 @@ func timeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
 	return t, nil
 }
 
+// windowParams reads the optional from and to query parameters of a list:
+// from defaults to now and to to length after from; a window longer than
+// longest is refused.
+func windowParams(r *http.Request, now time.Time, length, longest time.Duration) (domain.Window, error) {
+	from, err := timeParam(r, "from", now)
+	if err != nil {
+		return domain.Window{}, err
+	}
+	to, err := timeParam(r, "to", from.Add(length))
+	if err != nil {
+		return domain.Window{}, err
+	}
+	window := domain.Window{Start: from, End: to}
+	if err := window.Check(); err != nil || window.Duration() > longest {
+		return domain.Window{}, &Error{Code: "invalid_field", Field: "to",
+			Message: fmt.Sprintf("to must be after from, at most %d days later", int(longest.Hours()/24))}
+	}
+	return window, nil
+}
+
+// boolParam reads an optional true/false query parameter.
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, &Error{Code: "invalid_field", Field: name, Message: name + " must be true or false"}
+	}
+	return b, nil
+}
+
 // handleListShifts serves GET /api/v1/shifts?from=&to=: the shifts in a
 // window (the next seven days by default), each with its open slots and
 // waitlist; staff see who holds them, a volunteer their own place.
 func (s *Server) handleListShifts(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-	now := s.dispatch.Now()
-	from, err := timeParam(r, "from", now)
+	window, err := windowParams(r, s.dispatch.Now(), 7*24*time.Hour, 92*24*time.Hour)
 	if err != nil {
 		return err
-	}
-	to, err := timeParam(r, "to", from.AddDate(0, 0, 7))
-	if err != nil {
-		return err
-	}
-	window := domain.Window{Start: from, End: to}
-	if err := window.Check(); err != nil || window.Duration() > 92*24*time.Hour {
-		return &Error{Code: "invalid_field", Field: "to", Message: "to must be after from, at most 92 days later"}
 	}
 	shifts, err := s.dispatch.Shifts(r.Context(), window)
 	if err != nil {
@@ -86,7 +111,10 @@ type requestSummary struct {
 // requests (all with closed=true), with needs and how many are assigned,
 // for staff. Lists never carry the people's personal data.
 func (s *Server) handleListRequests(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
-	closed, _ := strconv.ParseBool(r.URL.Query().Get("closed"))
+	closed, err := boolParam(r, "closed")
+	if err != nil {
+		return err
+	}
 	reqs, err := s.dispatch.Requests(r.Context(), closed)
 	if err != nil {
 		return err

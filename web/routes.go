@@ -172,7 +172,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/retention/hold", permission: Roles(coordinator), handler: s.handlePlaceHold},
 		{pattern: "POST /api/v1/retention/release", permission: Roles(coordinator), handler: s.handleLiftHold},
 
-		{pattern: "POST /api/v1/volunteers", permission: Roles(coordinator), handler: s.handleRegisterVolunteer},
+		{pattern: "POST /api/v1/volunteers", permission: Roles(coordinator, account.Volunteer), handler: s.handleRegisterVolunteer},
 		{pattern: "GET /api/v1/volunteers", permission: Roles(staff...), handler: s.handleListVolunteers},
 		{pattern: "GET /api/v1/volunteers/{id}", permission: Roles(staff...).OrSelf("id"), handler: s.handleGetVolunteer},
 		{pattern: "POST /api/v1/volunteers/{id}/on-call", permission: Roles(staff...).OrSelf("id"), handler: s.handleSetOnCall},
@@ -180,6 +180,8 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/volunteers/{id}/certifications/{certification}/revoke", permission: Roles(coordinator), handler: s.handleRevokeCertification},
 		{pattern: "GET /api/v1/volunteers/{id}/assignments", permission: Roles(staff...).OrSelf("id"), handler: s.handleMyAssignments},
 		{pattern: "POST /api/v1/volunteers/{id}/profile", permission: Roles(coordinator).OrSelf("id"), handler: s.handleChangeProfile},
+		{pattern: "POST /api/v1/volunteers/{id}/contact", permission: Roles(coordinator).OrSelf("id"), handler: s.handleChangeContact},
+		{pattern: "GET /api/v1/volunteers/{id}/trainings", permission: Roles(staff...).OrSelf("id"), handler: s.handleVolunteerTrainings},
 		{pattern: "POST /api/v1/volunteers/{id}/deactivate", permission: Roles(coordinator), handler: s.handleVolunteerActive(false)},
 		{pattern: "POST /api/v1/volunteers/{id}/activate", permission: Roles(coordinator), handler: s.handleVolunteerActive(true)},
 
@@ -193,6 +195,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}/swap", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleOfferSwap},
 		{pattern: "POST /api/v1/shifts/{id}/claims/{volunteer}/swap/withdraw", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleWithdrawSwap},
 		{pattern: "POST /api/v1/shifts/{id}/swaps/{volunteer}/accept", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleAcceptSwap},
+		{pattern: "POST /api/v1/shifts/{id}/swaps/{volunteer}/decline", permission: Roles(staff...).OrSelf("volunteer"), handler: s.handleDeclineSwap},
 		{pattern: "POST /api/v1/shifts/{id}/cancel", permission: Roles(coordinator), handler: s.handleCancelShift},
 
 		{pattern: "POST /api/v1/requests", permission: Roles(staff...), handler: s.handleReceiveRequest},
@@ -205,8 +208,15 @@ func (s *Server) routes() []route {
 			permission: Roles(staff...).OrOwner(account.Volunteer, s.ownsAssignment), handler: s.handleAssignmentStatus},
 
 		{pattern: "POST /api/v1/courses", permission: Roles(coordinator), handler: s.handleAddCourse},
+		{pattern: "GET /api/v1/courses", permission: SignedIn, handler: s.handleListCourses},
+		{pattern: "POST /api/v1/courses/{id}", permission: Roles(coordinator), handler: s.handleChangeCourse},
+		{pattern: "POST /api/v1/courses/{id}/retire", permission: Roles(coordinator), handler: s.handleRetireCourse},
 		{pattern: "POST /api/v1/courses/{id}/sessions", permission: Roles(coordinator), handler: s.handleScheduleSession},
+		{pattern: "GET /api/v1/sessions", permission: SignedIn, handler: s.handleListSessions},
+		{pattern: "GET /api/v1/sessions/{id}", permission: SignedIn, handler: s.handleGetSession},
+		{pattern: "POST /api/v1/sessions/{id}/cancel", permission: Roles(coordinator), handler: s.handleCancelSession},
 		{pattern: "POST /api/v1/sessions/{id}/enrollments/{volunteer}", permission: Roles(coordinator).OrSelf("volunteer"), handler: s.handleEnroll},
+		{pattern: "POST /api/v1/sessions/{id}/enrollments/{volunteer}/withdraw", permission: Roles(coordinator).OrSelf("volunteer"), handler: s.handleUnenroll},
 		{pattern: "POST /api/v1/sessions/{id}/attendance/{volunteer}", permission: Roles(coordinator), handler: s.handleAttendance},
 
 		{pattern: "GET /api/v1/settings", permission: SignedIn, handler: s.handleGetSettings},

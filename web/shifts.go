@@ -265,6 +265,19 @@ func (s *Server) handleWithdrawSwap(w http.ResponseWriter, r *http.Request, p *a
 	return s.writeShift(w, r, p, id, http.StatusOK)
 }
 
+// handleDeclineSwap serves POST /api/v1/shifts/{id}/swaps/{volunteer}/decline:
+// the volunteer offered a slot says no; the claimant keeps it.
+func (s *Server) handleDeclineSwap(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	id, to, reason, err := idsAndReason(r, "volunteer")
+	if err != nil {
+		return err
+	}
+	if err := s.dispatch.Shift(r.Context(), p.Meta(reason), id, shift.DeclineSwap{To: to}); err != nil {
+		return err
+	}
+	return s.writeShift(w, r, p, id, http.StatusOK)
+}
+
 // handleAcceptSwap serves POST /api/v1/shifts/{id}/swaps/{volunteer}/accept:
 // the volunteer offered a slot takes it, if they are free and certified.
 func (s *Server) handleAcceptSwap(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {

@@ -85,3 +85,34 @@ func TestAWeeklySeriesSchedulesOneShiftPerWeek(t *testing.T) {
 		t.Errorf("series = %s, want four weekly shifts under one series id", r.body)
 	}
 }
+
+func TestTheVolunteerOfferedASwapDeclinesIt(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	coordinator := e.users[account.Coordinator]
+	ana, beto := e.users[account.Volunteer], e.newUser(account.Volunteer)
+	for _, u := range []*user{ana, beto} {
+		mustStatus(t, e.do(coordinator, "POST", "/api/v1/volunteers", map[string]any{"user_id": u.id, "name": "Vol", "phone": "+1 555 0101", "regions": []string{"East"}}),
+			http.StatusCreated, "register")
+	}
+	start := e.throttle.Now().Add(72 * time.Hour)
+	r := e.do(coordinator, "POST", "/api/v1/shifts", map[string]any{"role": "hotline", "start": start, "end": start.Add(4 * time.Hour),
+		"region": "East", "place": "Office", "capacity": 1})
+	mustStatus(t, r, http.StatusCreated, "schedule")
+	var sh struct {
+		ShiftID uuid.UUID `json:"shift_id"`
+	}
+	decode(t, r.body, &sh)
+	base := "/api/v1/shifts/" + sh.ShiftID.String()
+	mustStatus(t, e.do(ana, "POST", base+"/claims/"+ana.id.String(), nil), http.StatusOK, "claim")
+	mustStatus(t, e.do(ana, "POST", base+"/claims/"+ana.id.String()+"/swap", map[string]any{"to": beto.id}), http.StatusOK, "offer")
+	if r := e.do(ana, "POST", base+"/swaps/"+beto.id.String()+"/decline", nil); r.status != http.StatusForbidden {
+		t.Errorf("declining for the volunteer offered: %d, want 403", r.status)
+	}
+	mustStatus(t, e.do(beto, "POST", base+"/swaps/"+beto.id.String()+"/decline", map[string]string{"reason": "working that day"}), http.StatusOK, "decline")
+	if r := e.do(beto, "POST", base+"/swaps/"+beto.id.String()+"/accept", nil); r.errorCode() != "no_swap" {
+		t.Errorf("accepting a declined swap: %d %s, want 404 no_swap", r.status, r.body)
+	}
+	if r := e.do(coordinator, "GET", base, nil); !strings.Contains(r.body, `"claimants":["`+ana.id.String()) {
+		t.Errorf("after the decline the claimant keeps the slot: %s", r.body)
+	}
+}

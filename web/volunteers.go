@@ -12,6 +12,7 @@ import (
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/accounts"
+	"github.com/presente-dispatch/presente/infra/dispatch"
 )
 
 // registerVolunteerRequest is the body of POST /api/v1/volunteers.
@@ -62,11 +63,21 @@ func viewVolunteer(st volunteer.State) volunteerView {
 }
 
 // handleRegisterVolunteer serves POST /api/v1/volunteers: a coordinator
-// registers a volunteer.
+// registers a volunteer, or a volunteer who joined through an invitation
+// registers themselves (their record then shares their account's id).
 func (s *Server) handleRegisterVolunteer(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	var req registerVolunteerRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
+	}
+	if p.Role == account.Volunteer {
+		switch {
+		case req.UserID != uuid.Nil && req.UserID != p.UserID:
+			return &Error{Code: "invalid_field", Field: "user_id", Message: "a volunteer registers only themselves: leave user_id out"}
+		case req.PriorAssignments != 0:
+			return &Error{Code: "invalid_field", Field: "prior_assignments", Message: "only a coordinator records experience from before Presente: leave it out"}
+		}
+		req.UserID = p.UserID
 	}
 	id := req.UserID
 	if id == uuid.Nil {
@@ -146,7 +157,7 @@ func (s *Server) handleGrantCertification(w http.ResponseWriter, r *http.Request
 		GrantedAt: req.GrantedAt, ExpiresAt: req.ExpiresAt}); err != nil {
 		return err
 	}
-	return s.writeVolunteer(w, r, id, http.StatusOK)
+	return s.writeCertificationChange(w, r, id)
 }
 
 // staff are the roles that dispatch volunteers.
@@ -191,6 +202,51 @@ func (s *Server) handleChangeProfile(w http.ResponseWriter, r *http.Request, p *
 	return s.writeVolunteer(w, r, id, http.StatusOK)
 }
 
+// contactRequest is the body of POST /api/v1/volunteers/{id}/contact.
+type contactRequest struct {
+	Name  string `json:"name"`
+	Phone string `json:"phone"`
+	Email string `json:"email"`
+}
+
+// handleChangeContact serves POST /api/v1/volunteers/{id}/contact: the
+// volunteer (or a coordinator) replaces their name, phone and email.
+func (s *Server) handleChangeContact(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req contactRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := s.dispatch.Volunteer(r.Context(), p.Meta(""), id, volunteer.ChangeContact{Name: req.Name, Phone: req.Phone, Email: req.Email}); err != nil {
+		return err
+	}
+	return s.writeVolunteer(w, r, id, http.StatusOK)
+}
+
+// certificationChange is the answer to granting or revoking a
+// certification: the volunteer, and the work they still hold that now
+// lacks a certification it requires, for the coordinator to act on.
+type certificationChange struct {
+	volunteerView
+	Uncovered []dispatch.UncoveredWork `json:"uncovered_work"`
+}
+
+func (s *Server) writeCertificationChange(w http.ResponseWriter, r *http.Request, id uuid.UUID) error {
+	st, err := s.dispatch.VolunteerState(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	uncovered, err := s.dispatch.Uncovered(r.Context(), st)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, certificationChange{volunteerView: viewVolunteer(st), Uncovered: orEmpty(uncovered)})
+	return nil
+}
+
 // handleVolunteerActive serves POST /api/v1/volunteers/{id}/deactivate and
 // .../activate: a coordinator stops or resumes sending a volunteer.
 func (s *Server) handleVolunteerActive(active bool) handlerFunc {
@@ -225,5 +281,5 @@ func (s *Server) handleRevokeCertification(w http.ResponseWriter, r *http.Reques
 	if err := s.dispatch.Volunteer(r.Context(), p.Meta(reason), id, volunteer.Revoke{Certification: c}); err != nil {
 		return err
 	}
-	return s.writeVolunteer(w, r, id, http.StatusOK)
+	return s.writeCertificationChange(w, r, id)
 }

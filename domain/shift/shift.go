@@ -173,9 +173,10 @@ type (
 	OfferSwap struct{ From, To uuid.UUID }
 	// AcceptSwap: To takes the slot offered to them.
 	AcceptSwap struct{ To uuid.UUID }
-	// WithdrawSwap ends From's pending offer (To declines, or From
-	// changes their mind).
+	// WithdrawSwap ends From's pending offer: From changed their mind.
 	WithdrawSwap struct{ From uuid.UUID }
+	// DeclineSwap ends every offer pending to To: To says no.
+	DeclineSwap struct{ To uuid.UUID }
 )
 
 // Command is any of the commands above.
@@ -190,6 +191,7 @@ func (Cancel) isCommand()       {}
 func (OfferSwap) isCommand()    {}
 func (AcceptSwap) isCommand()   {}
 func (WithdrawSwap) isCommand() {}
+func (DeclineSwap) isCommand()  {}
 
 // Errors.
 var (
@@ -384,6 +386,17 @@ func decide(s State, c Command) ([]domain.Event, error) {
 			return nil, ErrNoSwap
 		}
 		return []domain.Event{SwapWithdrawn{ShiftID: id, From: c.From, To: to}}, nil
+	case DeclineSwap:
+		var declined []domain.Event
+		for _, from := range s.Claimants {
+			if s.Swaps[from] == c.To {
+				declined = append(declined, SwapWithdrawn{ShiftID: id, From: from, To: c.To})
+			}
+		}
+		if len(declined) == 0 {
+			return nil, ErrNoSwap
+		}
+		return declined, nil
 	}
 	return nil, fmt.Errorf("shift: unknown command %T", c)
 }

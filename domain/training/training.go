@@ -131,7 +131,7 @@ var (
 	ErrNotYetHeld       = errors.New("attendance is recorded once the session has started")
 	ErrAlreadyIssued    = errors.New("this session's certification was already granted to this volunteer")
 	ErrReasonRequired   = errors.New("a reason is required: the enrolled volunteers are told why")
-	ErrSessionStarted   = errors.New("the session has started: enrollment is closed")
+	ErrSessionStarted   = errors.New("the session has started: seats can no longer be taken or given back")
 )
 
 // InvalidError is a command field that does not hold what it must.
@@ -257,8 +257,11 @@ type (
 		VolunteerID uuid.UUID
 		Now         time.Time
 	}
-	// Unenroll gives the seat back.
-	Unenroll struct{ VolunteerID uuid.UUID }
+	// Unenroll gives the seat back, before the session starts.
+	Unenroll struct {
+		VolunteerID uuid.UUID
+		Now         time.Time
+	}
 	// RecordAttendance records whether an enrolled volunteer came.
 	RecordAttendance struct {
 		VolunteerID uuid.UUID
@@ -290,6 +293,8 @@ type Session struct {
 	Certification  volunteer.Certification
 	ValidityMonths int
 	Window         domain.Window
+	Place          string
+	TrainerID      uuid.UUID
 	Capacity       int
 	Cancelled      bool
 	Enrolled       []uuid.UUID
@@ -309,7 +314,7 @@ func evolveSession(s Session, e domain.Event) Session {
 	switch e := e.(type) {
 	case SessionScheduled:
 		s.Exists, s.SessionID, s.CourseID, s.Certification, s.ValidityMonths = true, e.SessionID, e.CourseID, e.Certification, e.ValidityMonths
-		s.Window, s.Capacity = e.Window, e.Capacity
+		s.Window, s.Place, s.TrainerID, s.Capacity = e.Window, e.Place, e.TrainerID, e.Capacity
 	case Enrolled:
 		s.Enrolled = append(slices.Clone(s.Enrolled), e.VolunteerID)
 	case Unenrolled:
@@ -367,8 +372,11 @@ func decideSession(s Session, c SessionCommand) ([]domain.Event, error) {
 		}
 		return []domain.Event{Enrolled{SessionID: id, VolunteerID: c.VolunteerID}}, nil
 	case Unenroll:
-		if !slices.Contains(s.Enrolled, c.VolunteerID) {
+		switch {
+		case !slices.Contains(s.Enrolled, c.VolunteerID):
 			return nil, ErrNotEnrolled
+		case !c.Now.Before(s.Window.Start):
+			return nil, ErrSessionStarted
 		}
 		return []domain.Event{Unenrolled{SessionID: id, VolunteerID: c.VolunteerID}}, nil
 	case RecordAttendance:

@@ -17,6 +17,7 @@ import (
 
 	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/organization"
+	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/shift"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -336,4 +337,52 @@ func (s *Service) SetTimeZone(ctx context.Context, meta eventstore.Metadata, zon
 	c := organization.SetTimeZone{TimeZone: zone, Known: err == nil && zone != "" && zone != "Local"}
 	_, err = eventstore.Execute(ctx, s.store, organization.Decider, organization.StreamID, organization.Command(c), meta)
 	return err
+}
+
+// UncoveredWork is work a volunteer still holds without a certification
+// it requires valid for its whole window: left behind when a
+// certification is revoked or renewed with an earlier expiry. The
+// coordinator decides whether to release them from it.
+type UncoveredWork struct {
+	CommitmentID uuid.UUID                 `json:"commitment_id"`
+	Kind         volunteer.Kind            `json:"kind"`
+	Ref          uuid.UUID                 `json:"ref"`
+	Start        time.Time                 `json:"start"`
+	End          time.Time                 `json:"end"`
+	Missing      []volunteer.Certification `json:"missing"`
+}
+
+// Uncovered lists the work v holds whose required certifications v no
+// longer holds for its window, by start time.
+func (s *Service) Uncovered(ctx context.Context, v volunteer.State) ([]UncoveredWork, error) {
+	var out []UncoveredWork
+	for _, c := range v.Commitments {
+		var requires []volunteer.Certification
+		switch c.Kind {
+		case volunteer.ShiftSlot:
+			sh, err := s.ShiftState(ctx, c.Ref)
+			if err != nil {
+				return nil, err
+			}
+			requires = sh.Requires
+		case volunteer.Assignment:
+			req, _, err := eventstore.LoadSealedState(ctx, s.store, request.Decider, c.Ref)
+			if err != nil {
+				return nil, err
+			}
+			requires = req.Certifications
+		}
+		var missing []volunteer.Certification
+		for _, cert := range requires {
+			if !v.Certified(cert, c.Window) {
+				missing = append(missing, cert)
+			}
+		}
+		if len(missing) > 0 {
+			out = append(out, UncoveredWork{CommitmentID: c.CommitmentID, Kind: c.Kind, Ref: c.Ref,
+				Start: c.Window.Start, End: c.Window.End, Missing: missing})
+		}
+	}
+	slices.SortFunc(out, func(a, b UncoveredWork) int { return a.Start.Compare(b.Start) })
+	return out, nil
 }

@@ -2,9 +2,11 @@ package dispatch
 
 import (
 	"context"
+	"slices"
 
 	"github.com/google/uuid"
 
+	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/training"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -37,6 +39,9 @@ func (s *Service) Session(ctx context.Context, meta eventstore.Metadata, session
 		if _, err := s.VolunteerState(ctx, cmd.VolunteerID); err != nil {
 			return err // a seat goes to a registered volunteer only
 		}
+		cmd.Now = s.now()
+		c = cmd
+	case training.Unenroll:
 		cmd.Now = s.now()
 		c = cmd
 	case training.RecordAttendance:
@@ -76,4 +81,54 @@ func (s *Service) IssueCertification(ctx context.Context, meta eventstore.Metada
 		}, nil
 	})
 	return err
+}
+
+// Courses lists the catalog, retired courses too, in the order added.
+func (s *Service) Courses(ctx context.Context) ([]training.Course, error) {
+	return all(ctx, s.store, training.CourseDecider)
+}
+
+// CourseState is one course of the catalog.
+func (s *Service) CourseState(ctx context.Context, id uuid.UUID) (training.Course, error) {
+	c, _, err := eventstore.LoadState(ctx, s.store, training.CourseDecider, id)
+	if err == nil && !c.Exists {
+		err = training.ErrCourseNotFound
+	}
+	return c, err
+}
+
+// Sessions lists the training sessions that overlap window, cancelled
+// ones too, by start time.
+func (s *Service) Sessions(ctx context.Context, window domain.Window) ([]training.Session, error) {
+	sessions, err := all(ctx, s.store, training.SessionDecider)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.DeleteFunc(sessions, func(t training.Session) bool { return !t.Window.Overlaps(window) })
+	slices.SortStableFunc(out, func(a, b training.Session) int { return a.Window.Start.Compare(b.Window.Start) })
+	return out, nil
+}
+
+// SessionState is one training session.
+func (s *Service) SessionState(ctx context.Context, id uuid.UUID) (training.Session, error) {
+	t, _, err := eventstore.LoadState(ctx, s.store, training.SessionDecider, id)
+	if err == nil && !t.Exists {
+		err = training.ErrSessionNotFound
+	}
+	return t, err
+}
+
+// TrainingsOf lists the sessions a volunteer is enrolled in or attended,
+// past and upcoming, by start time.
+func (s *Service) TrainingsOf(ctx context.Context, volunteerID uuid.UUID) ([]training.Session, error) {
+	sessions, err := all(ctx, s.store, training.SessionDecider)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.DeleteFunc(sessions, func(t training.Session) bool {
+		_, attended := t.Attended[volunteerID]
+		return !attended && !slices.Contains(t.Enrolled, volunteerID)
+	})
+	slices.SortStableFunc(out, func(a, b training.Session) int { return a.Window.Start.Compare(b.Window.Start) })
+	return out, nil
 }

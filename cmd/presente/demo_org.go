@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -87,23 +88,25 @@ func parseLanguages(s string) []volunteer.Language {
 // volunteers with languages, regions and certifications (some expiring),
 // a week of shifts, and open and closed requests. The volunteer demo
 // account gets a volunteer record of its own. It does nothing when the
-// organization is already there.
+// organization is already there, and finishes a run that was stopped half
+// way: every record has a fixed id, and one that exists is left as it is.
 func seedDemoOrganization(ctx context.Context, d *dispatch.Service, volunteerAccount uuid.UUID, now time.Time) (bool, error) {
-	if _, err := d.VolunteerState(ctx, volunteerAccount); err == nil {
-		return false, nil // seeded before
+	lastOpen := demoID(fmt.Sprintf("open request %d", demoOpenRequests-1))
+	if _, err := d.RequestState(ctx, lastOpen); err == nil {
+		return false, nil // seeded before: the last record seeded is there
 	}
 	day := now.UTC().Truncate(24 * time.Hour)
 
 	for _, c := range demoCourses {
 		id := demoID("course " + c.name)
-		if err := d.Course(ctx, demoMeta, id, training.AddCourse{CourseID: id, Name: c.name, Certification: c.cert, ValidityMonths: c.months}); err != nil {
+		if err := d.Course(ctx, demoMeta, id, training.AddCourse{CourseID: id, Name: c.name, Certification: c.cert, ValidityMonths: c.months}); existed(err, training.ErrCourseExists) != nil {
 			return false, fmt.Errorf("course %s: %w", c.name, err)
 		}
 	}
 	for i, c := range demoCourses[:3] {
 		start := day.AddDate(0, 0, 2+2*i).Add(17 * time.Hour)
 		if err := d.ScheduleSession(ctx, demoMeta, training.ScheduleSession{SessionID: demoID("session " + c.name), Window: domain.Window{Start: start, End: start.Add(3 * time.Hour)},
-			Place: "Community center, room 2", Capacity: 20}, demoID("course "+c.name)); err != nil {
+			Place: "Community center, room 2", Capacity: 20}, demoID("course "+c.name)); existed(err, training.ErrSessionExists) != nil {
 			return false, fmt.Errorf("session %s: %w", c.name, err)
 		}
 	}
@@ -111,7 +114,11 @@ func seedDemoOrganization(ctx context.Context, d *dispatch.Service, volunteerAcc
 	register := func(id, user uuid.UUID, v demoVolunteer, n int) error {
 		if err := d.RegisterVolunteer(ctx, demoMeta, volunteer.Register{VolunteerID: id, UserID: user, Name: v.name,
 			Phone: fmt.Sprintf("+1 555 01%02d", n), Languages: parseLanguages(v.langs), Regions: v.regions, PriorAssignments: v.prior}); err != nil {
-			return fmt.Errorf("volunteer %s: %w", v.name, err)
+			// Registered by a run that stopped half way: its
+			// certifications are granted again, which renews them.
+			if !errors.Is(err, volunteer.ErrAlreadyRegistered) {
+				return fmt.Errorf("volunteer %s: %w", v.name, err)
+			}
 		}
 		for j, c := range v.certs {
 			expires := time.Time{}
@@ -162,7 +169,7 @@ func seedDemoOrganization(ctx context.Context, d *dispatch.Service, volunteerAcc
 		}
 		for j, s := range shifts {
 			s.ShiftID = demoID(fmt.Sprintf("shift %d %d", i, j))
-			if err := d.ScheduleShift(ctx, demoMeta, s); err != nil {
+			if err := d.ScheduleShift(ctx, demoMeta, s); existed(err, shift.ErrExists) != nil {
 				return false, fmt.Errorf("shift %s: %w", s.Role, err)
 			}
 		}
@@ -178,6 +185,9 @@ func seedDemoOrganization(ctx context.Context, d *dispatch.Service, volunteerAcc
 	for i, sub := range []string{"court_hearing", "ice_checkin"} {
 		start := day.AddDate(0, 0, -6+i).Add(15 * time.Hour)
 		id := demoID("closed request " + sub)
+		if _, err := d.RequestState(ctx, id); err == nil {
+			continue // received by a run that stopped half way
+		}
 		if err := d.ReceiveRequest(ctx, demoMeta, request.Receive{RequestID: id, Kind: request.Accompaniment, SubKind: sub,
 			Window: domain.Window{Start: start, End: start.Add(2 * time.Hour)}, Region: "Downtown", Languages: []string{"es"}, Needed: 1,
 			Priority: request.Normal, PersonID: demoID("person " + sub), PersonName: "Demo Person " + sub, PersonPhone: "+1 555 0190",
@@ -210,11 +220,27 @@ func seedDemoOrganization(ctx context.Context, d *dispatch.Service, volunteerAcc
 			Certifications: []volunteer.Certification{"rapid_response"}, Needed: 2, Priority: request.Urgent,
 			PersonName: "Demo hotline caller", PersonPhone: "+1 555 0193", MeetingPoint: "Warehouse loading dock, east side"},
 	}
+	if len(open) != demoOpenRequests {
+		return false, fmt.Errorf("demo: %d open requests, but demoOpenRequests says %d", len(open), demoOpenRequests)
+	}
 	for i, r := range open {
 		r.RequestID, r.PersonID = demoID(fmt.Sprintf("open request %d", i)), demoID(fmt.Sprintf("open person %d", i))
-		if err := d.ReceiveRequest(ctx, demoMeta, r); err != nil {
+		if err := d.ReceiveRequest(ctx, demoMeta, r); existed(err, request.ErrExists) != nil {
 			return false, fmt.Errorf("open request: %w", err)
 		}
 	}
 	return true, nil
+}
+
+// demoOpenRequests is how many open requests the demo has; the last one
+// received marks the organization as seeded.
+const demoOpenRequests = 3
+
+// existed is err, unless it says the record was already there (seeded by
+// a run that stopped half way).
+func existed(err, already error) error {
+	if errors.Is(err, already) {
+		return nil
+	}
+	return err
 }

@@ -143,3 +143,10 @@ func (t twin) DDL(n Names) []string { return t.p.DDL(t.inner(n)) }
 func (t twin) Apply(ctx context.Context, tx pgx.Tx, n Names, batch []eventstore.Recorded) error {
 	return t.p.Apply(ctx, tx, t.inner(n), batch)
 }
+
+// Querier runs a query: a pool, a connection or a transaction. The read
+// functions of each read model take one, so that a caller can read a
+// snapshot of several in one REPEATABLE READ transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}

@@ -51,6 +51,7 @@ type Projector interface {
 // has in one run: the live table, or a rebuild's copy.
 type Names struct {
 	names map[string]string
+	ids   map[string]pgx.Identifier
 }
 
 // Live returns the names of a projector's live tables.
@@ -58,9 +59,10 @@ func Live(p Projector) Names { return names(p, "") }
 
 // names returns the tables of p with suffix appended to each base name.
 func names(p Projector, suffix string) Names {
-	n := Names{names: map[string]string{}}
+	n := Names{names: map[string]string{}, ids: map[string]pgx.Identifier{}}
 	for _, base := range p.Tables() {
-		n.names[base] = pgx.Identifier{Schema, base + suffix}.Sanitize()
+		n.ids[base] = pgx.Identifier{Schema, base + suffix}
+		n.names[base] = n.ids[base].Sanitize()
 	}
 	return n
 }
@@ -73,6 +75,14 @@ func (n Names) Table(base string) string {
 		return t
 	}
 	return pgx.Identifier{Schema, "undeclared table " + base}.Sanitize()
+}
+
+// Identifier returns the table's name as an identifier, for CopyFrom.
+func (n Names) Identifier(base string) pgx.Identifier {
+	if _, ok := n.names[base]; !ok {
+		return pgx.Identifier{Schema, "undeclared table " + base}
+	}
+	return n.ids[base]
 }
 
 var (
@@ -131,9 +141,9 @@ func (t twin) Tables() []string {
 
 // inner maps p's base names to the twin's tables.
 func (t twin) inner(n Names) Names {
-	m := Names{names: map[string]string{}}
+	m := Names{names: map[string]string{}, ids: map[string]pgx.Identifier{}}
 	for _, base := range t.p.Tables() {
-		m.names[base] = n.Table(t.prefix + base)
+		m.names[base], m.ids[base] = n.Table(t.prefix+base), n.Identifier(t.prefix+base)
 	}
 	return m
 }

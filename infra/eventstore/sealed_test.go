@@ -19,10 +19,7 @@ func TestReadAllSealedKeepsPersonalDataSealedInCommitSafeOrder(t *testing.T) {
 	p.report(t, ana, "Ana Lucía Tzul", "+1 555 0100")
 	p.report(t, rosa, "Rosa Pérez", "+1 555 0111")
 
-	sealed, err := p.ReadAllSealed(ctx, Cursor{}, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sealed := readSealedUntil(t, p.Store, 2)
 	clear, err := p.ReadAll(ctx, Cursor{}, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -61,14 +58,32 @@ func TestReadAllSealedKeepsPersonalDataSealedInCommitSafeOrder(t *testing.T) {
 	}
 }
 
+// readSealedUntil reads the log sealed until it returns n events, or fails
+// the test after a deadline: another test's transaction anywhere on the
+// server can hold events back for a while (pg_snapshot_xmin is
+// cluster-wide).
+func readSealedUntil(tb testing.TB, s *Store, n int) []Recorded {
+	tb.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got, err := s.ReadAllSealed(context.Background(), Cursor{}, 100)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the log gave %d events sealed within 15s, want %d", len(got), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestRegistryDecodeReadsAPayloadAsStored(t *testing.T) {
 	p := newPersonalStore(t)
-	ctx := context.Background()
 	p.report(t, uuid.New(), "Ana Lucía Tzul", "+1 555 0100")
-	sealed, err := p.ReadAllSealed(ctx, Cursor{}, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sealed := readSealedUntil(t, p.Store, 1)
 	payload, err := json.Marshal(sealed[0].Event)
 	if err != nil {
 		t.Fatal(err)
@@ -117,17 +132,7 @@ func TestHeldBackTellsOfEventsAnOlderTransactionHoldsBack(t *testing.T) {
 	if err := older.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Another test's transaction on the server can hold the event back
-	// too (pg_snapshot_xmin is cluster-wide): wait for it with a deadline.
-	var got []Recorded
-	for deadline := time.Now().Add(15 * time.Second); len(got) == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the event was not readable within 15s of the older transaction's end")
-		}
-		if got, err = s.ReadAllSealed(ctx, Cursor{}, 10); err != nil {
-			t.Fatal(err)
-		}
-	}
+	got := readSealedUntil(t, s, 1)
 	if held, err := s.HeldBack(ctx, got[0].Cursor()); err != nil || held {
 		t.Errorf("HeldBack after the last event = %v, %v; want false", held, err)
 	}

@@ -6,7 +6,6 @@ package projectiontest
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"slices"
@@ -54,7 +53,6 @@ type Env struct {
 func New(tb testing.TB) *Env {
 	tb.Helper()
 	pool := pgtest.NewPool(tb)
-	ensureSchema(tb, pool)
 	master, err := keyring.ParseMasterKey(keyring.GenerateMasterKey())
 	if err != nil {
 		tb.Fatal(err)
@@ -78,29 +76,6 @@ func New(tb testing.TB) *Env {
 	clock := testclock.New(Monday)
 	return &Env{Pool: pool, Store: store, Service: dispatch.New(store, dispatch.Options{Clock: clock.Now}), Clock: clock,
 		Meta: eventstore.Metadata{Actor: "user:" + uuid.NewString()}}
-}
-
-// migration is infra/postgres/migrations/008_projections.sql, kept here
-// until migration 007 lands: tern refuses a numbering gap, so 008 cannot
-// join the embedded migrations before it.
-//
-//go:embed 008_projections.sql
-var migration string
-
-// ensureSchema applies the projections migration where the embedded
-// migrations do not (yet) hold it.
-func ensureSchema(tb testing.TB, pool *pgxpool.Pool) {
-	tb.Helper()
-	var exists bool
-	if err := pool.QueryRow(context.Background(), `SELECT to_regclass('projection_checkpoints') IS NOT NULL`).Scan(&exists); err != nil {
-		tb.Fatal(err)
-	}
-	if exists {
-		return
-	}
-	if _, err := pool.Exec(context.Background(), migration); err != nil {
-		tb.Fatalf("apply the projections migration: %v", err)
-	}
 }
 
 // Runner returns a runner of projectors over the Env's log, polling fast.

@@ -1,10 +1,10 @@
-// Package projections holds Presente's read models: the dispatch board, the
-// shift board, the volunteer roster, request timelines, response metrics
-// and the audit log, each in its own subpackage. None exists yet; they
-// arrive with the live board.
+// Package projections runs Presente's read models: the dispatch board,
+// the shift board, the volunteer roster, request timelines and the audit
+// log, each in its own subpackage as a Projector.
 //
-// The contract every projector will follow: it reads the global log through
-// eventstore.Store.ReadAll's commit-safe cursor, writes its read model and
-// its checkpoint in one transaction (so each event is applied exactly once),
-// and can be rebuilt from the log at any time. See ARCHITECTURE.md.
+// A Runner reads the global log through the commit-safe cursor, writes a
+// read model and its checkpoint in one transaction (so each event is
+// applied exactly once, however often it is delivered), exposes lag, and
+// rebuilds a projection into fresh tables that it swaps in atomically
+// while readers keep reading. See ARCHITECTURE.md, "Projections".
 package projections

@@ -58,7 +58,9 @@ type parseOptions struct {
 	keys   bool // master key only
 	// positional names the positional argument the command requires ("" for none).
 	positional string
-	extra      func(*flag.FlagSet)
+	// optional lets the positional argument be left out.
+	optional bool
+	extra    func(*flag.FlagSet)
 }
 
 // Development tells whether the server runs in development mode: readable
@@ -120,7 +122,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	switch {
 	case opts.positional == "" && fs.NArg() > 0:
 		return Config{}, fmt.Errorf("unexpected argument %q: presente %s takes only flags (see -h)", fs.Arg(0), cmd)
-	case opts.positional != "" && fs.NArg() != 1:
+	case opts.positional != "" && opts.optional && fs.NArg() > 1:
+		return Config{}, fmt.Errorf("presente %s takes at most one argument, the %s, after its flags", cmd, opts.positional)
+	case opts.positional != "" && !opts.optional && fs.NArg() != 1:
 		return Config{}, fmt.Errorf("presente %s takes one argument, the %s, after its flags", cmd, opts.positional)
 	}
 

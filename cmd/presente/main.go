@@ -52,6 +52,9 @@ Usage:
   presente serve        run the server (creates and migrates the database)
   presente migrate      create the database if missing and apply migrations
   presente verify       check the event log's hash chains for tampering
+  presente rebuild [NAME]
+                        rebuild a read model (every one without NAME) from
+                        the log and swap it in while servers keep serving
   presente keygen       make a master key for personal data
   presente forget ID    destroy a person's data key (crypto-shredding)
   presente user add     create an account (the first admin, for instance)
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "verify":
 		err = runVerify(ctx, rest, getenv, stdout, stderr)
+	case "rebuild":
+		err = runRebuild(ctx, rest, getenv, stdout, stderr)
 	case "keygen":
 		err = runKeygen(rest, stdout, stderr)
 	case "forget":

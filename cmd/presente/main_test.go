@@ -24,9 +24,12 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/domain/privacy"
+	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/infra/credentials"
+	"github.com/presente-dispatch/presente/infra/dispatch"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/keyring"
 	"github.com/presente-dispatch/presente/infra/password"
@@ -693,6 +696,36 @@ func TestTheDemoOrganizationSignsInAndOpensTheLiveChannel(t *testing.T) {
 	if code, body := get("/api/v1/volunteers/" + demoID("volunteer Marisol").String()); code != http.StatusOK || !strings.Contains(body, "Marisol") {
 		t.Errorf("a demo volunteer = %d %s", code, body)
 	}
+	// The read models follow the log: the demo's events are on the board,
+	// and the next command reaches it too.
+	if code, body := get("/readyz"); code != http.StatusOK || !strings.Contains(body, `"read_models":{"ok":true`) {
+		t.Errorf("readyz after the demo = %d %s", code, body)
+	}
+	waitForBoard := func(what string, ok func(n int) bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var n int
+			if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM projections.board_requests`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if ok(n) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the board holds %d requests", what, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitForBoard("after the demo", func(n int) bool { return n == 5 })
+	ds := dispatch.New(s.store, dispatch.Options{})
+	if err := ds.ReceiveRequest(context.Background(), eventstore.Metadata{Actor: "system:test"}, request.Receive{RequestID: uuid.New(),
+		Kind: request.RapidResponse, Window: domain.Window{Start: time.Now(), End: time.Now().Add(time.Hour)}, Region: "East", Needed: 1,
+		Priority: request.Urgent, PersonID: uuid.New(), MeetingPoint: "Corner"}); err != nil {
+		t.Fatal(err)
+	}
+	waitForBoard("after a new report", func(n int) bool { return n == 6 })
 	// Serving again seeds nothing twice.
 	if err := s.shutdown(5 * time.Second); err != nil {
 		t.Fatal(err)

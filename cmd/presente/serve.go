@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/presente-dispatch/presente/infra/accounts"
+	"github.com/presente-dispatch/presente/infra/bus"
 	"github.com/presente-dispatch/presente/infra/dispatch"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/idempotency"
@@ -25,6 +26,7 @@ import (
 	"github.com/presente-dispatch/presente/infra/postgres"
 	"github.com/presente-dispatch/presente/infra/privacy"
 	"github.com/presente-dispatch/presente/infra/sessions"
+	"github.com/presente-dispatch/presente/projections"
 	"github.com/presente-dispatch/presente/web"
 	"github.com/presente-dispatch/presente/web/live"
 )
@@ -107,6 +109,16 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 		return nil, err
 	}
 	dispatcher := dispatch.New(s.store, dispatch.Options{})
+	// Read models follow the log sealed, woken by this process's commits
+	// and, through LISTEN/NOTIFY, by other servers'.
+	commits := bus.NewListener(pool, logger.Named("listen"))
+	models, err := projections.New(pool, s.store.ReadAllSealed, readModels(), projections.Options{
+		Registerer: metrics,
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	retention, err := privacy.NewRetention(pool, s.store, privacy.RetentionOptions{
 		Period: cfg.RetentionPeriod,
 		Logger: logger.Named("retention"),
@@ -147,7 +159,7 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 	idempotent := idempotency.New(pool, master, idempotency.Options{})
 	handler, err := web.NewServer(web.Config{
 		Logger:     logger.Named("http"),
-		Checks:     readinessChecks(pool),
+		Checks:     append(readinessChecks(pool), readModelCheck(models)),
 		Gatherer:   metrics,
 		Registerer: metrics,
 		Accounts:   accountService,
@@ -171,13 +183,29 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 		}
 	}
 
+	// Serve only once the read models have caught up with the log, so the
+	// first board a dispatcher opens is current: on a large log, requests
+	// wait in the listen queue until then.
+	if err := models.CatchUp(ctx); err != nil {
+		return nil, fmt.Errorf("bring the read models up to date: %w", err)
+	}
+
 	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopJobs = stopJobs
 	retentionDone := retention.Start(jobs)
+	listenDone := make(chan struct{})
+	go func() {
+		defer close(listenDone)
+		_ = commits.Run(jobs) // returns nil when jobs end; failures are retried inside
+	}()
+	go wakeOnCommits(jobs, s.store, commits, models.Wake)
+	readModelsDone := models.Start(jobs)
 	go func() {
 		defer close(s.jobsDone)
 		cleanUp(jobs, logger.Named("cleanup"), accountService.Sessions(), idempotent)
 		<-retentionDone
+		<-readModelsDone
+		<-listenDone
 	}()
 
 	s.http = &http.Server{

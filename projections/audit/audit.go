@@ -31,8 +31,9 @@ func New() Projector { return Projector{} }
 // Name implements projections.Projector.
 func (Projector) Name() string { return Name }
 
-// Version implements projections.Projector.
-func (Projector) Version() int { return 1 }
+// Version implements projections.Projector. Version 2 adds the index on
+// the log's order that Page reads by.
+func (Projector) Version() int { return 2 }
 
 // Tables implements projections.Projector.
 func (Projector) Tables() []string { return []string{table} }
@@ -52,6 +53,7 @@ func (Projector) DDL(t projections.Names) []string {
 )`,
 		`CREATE INDEX ON ` + t.Table(table) + ` (recorded_at)`,
 		`CREATE INDEX ON ` + t.Table(table) + ` (actor, recorded_at)`,
+		`CREATE INDEX ON ` + t.Table(table) + ` (tx_id, position)`,
 	}
 }
 

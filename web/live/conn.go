@@ -20,6 +20,13 @@ type conn struct {
 	send   chan *websocket.PreparedMessage // never closed: senders need no care
 	done   chan struct{}                   // closed by end
 
+	// view is the key of the view followed, "" for none. While syncing
+	// (the hub's mutex guards it and pending), deltas published for the
+	// view wait in pending until the first sync has been queued.
+	view    string
+	syncing bool
+	pending []*delta
+
 	once   sync.Once
 	code   int // close code the writer sends once done is closed; 0 for none
 	reason string
@@ -113,7 +120,7 @@ func (h *Hub) readLoop(c *conn) {
 // already sent one.
 func (h *Hub) drop(c *conn, why string) {
 	h.mu.Lock()
-	delete(h.conns, c)
+	h.forget(c)
 	n := len(h.conns)
 	h.mu.Unlock()
 	if c.end(0, "") {

@@ -30,9 +30,11 @@
 //     user deactivated, or it expired (revalidation failed). Reconnecting
 //     with the same cookie will not work; the client must sign in again.
 //   - 1001 going away: the server is shutting down. Reconnect with backoff.
-//   - 1008 policy violation "too slow: reconnect and reload": the client
-//     fell so far behind that its send queue filled. Messages were lost, so
-//     after reconnecting the client must reload what it shows.
+//   - 4002 "resync: reconnect with your last position": the client fell
+//     so far behind that its send queue filled (messages were lost), or
+//     its view's first sync failed. A view's client reconnects with the
+//     position of the last message it applied and receives what it missed
+//     (see web/LIVE.md); others reload what they show.
 //
 // Nothing in this package logs message contents, session or user ids, or
 // client addresses; it logs only close reasons and connection counts.
@@ -56,7 +58,6 @@ const (
 	closeSessionEnded = 4001
 	reasonSessionEnd  = "session ended: sign in again"
 	reasonShutdown    = "server shutting down"
-	reasonTooSlow     = "too slow: reconnect and reload"
 )
 
 // Client is who a connection belongs to. The web server fills it in from
@@ -121,6 +122,7 @@ type Hub struct {
 
 	mu    sync.Mutex
 	conns map[*conn]bool // connections that receive messages
+	views map[string]*viewState
 	// endedSessions and endedUsers remember for endedFor when sessions
 	// and users were closed, so a connection authenticated before and
 	// registered after is closed at once rather than at the next
@@ -146,6 +148,7 @@ func New(opts Options) *Hub {
 		revalidateEvery: orDefault(opts.RevalidateEvery, time.Minute),
 		stop:            make(chan struct{}),
 		conns:           make(map[*conn]bool),
+		views:           make(map[string]*viewState),
 		running:         make(map[*conn]bool),
 		endedSessions:   make(map[uuid.UUID]time.Time),
 		endedUsers:      make(map[uuid.UUID]time.Time),
@@ -198,32 +201,41 @@ func orDefault[T int | int64 | time.Duration](v, def T) T {
 // The caller must have authenticated c's session. Handshake failures are
 // answered with a JSON error.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, c Client) {
+	h.open(w, r, c, "")
+}
+
+// open upgrades r and registers the connection, following view (none when
+// empty): a view's connection receives no delta until syncView has sent
+// its first sync. It reports false when the handshake was refused.
+func (h *Hub) open(w http.ResponseWriter, r *http.Request, c Client, view string) (*conn, bool) {
 	if !h.originAllowed(r) {
 		// The origin is a web site's address, not personal data, and the
 		// likeliest cause is a PRESENTE_ALLOWED_ORIGINS that lacks it.
 		h.logger.Debug("handshake refused: origin not allowed", zap.String("origin", r.Header.Get("Origin")))
 		writeError(w, http.StatusForbidden, errOriginNotAllowed)
-		return
+		return nil, false
 	}
 	if h.isClosed() {
 		writeError(w, http.StatusServiceUnavailable, errShuttingDown)
-		return
+		return nil, false
 	}
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		return // handshakeError has answered
+		return nil, false // handshakeError has answered
 	}
 	hello, err := helloMessage(c)
 	if err != nil {
 		h.logger.Error("encode hello", zap.Error(err))
 		_ = ws.Close()
-		return
+		return nil, false
 	}
 	cn := &conn{
-		client: c,
-		ws:     ws,
-		send:   make(chan *websocket.PreparedMessage, h.sendQueue),
-		done:   make(chan struct{}),
+		client:  c,
+		ws:      ws,
+		send:    make(chan *websocket.PreparedMessage, h.sendQueue),
+		done:    make(chan struct{}),
+		view:    view,
+		syncing: view != "",
 	}
 	// Queued before the connection is registered, so hello comes first.
 	cn.send <- hello
@@ -235,7 +247,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, c Client) {
 		_ = ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, reasonShutdown), time.Now().Add(h.writeTimeout))
 		_ = ws.Close()
-		return
+		return nil, false
 	}
 	if h.closedSince(c) {
 		h.mu.Unlock()
@@ -244,9 +256,18 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, c Client) {
 		_ = ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(closeSessionEnded, reasonSessionEnd), time.Now().Add(h.writeTimeout))
 		_ = ws.Close()
-		return
+		return nil, false
 	}
 	h.conns[cn] = true
+	if view != "" {
+		v := h.views[view]
+		if v == nil {
+			v = &viewState{conns: map[*conn]bool{}}
+			h.views[view] = v
+		}
+		v.conns[cn] = true
+		v.unwatched = time.Time{}
+	}
 	h.running[cn] = true
 	h.wg.Add(2)
 	n := len(h.conns)
@@ -255,6 +276,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, c Client) {
 
 	go h.writeLoop(cn)
 	go h.readLoop(cn)
+	return cn, true
 }
 
 type helloMsg struct {
@@ -274,7 +296,7 @@ func helloMessage(c Client) (*websocket.PreparedMessage, error) {
 // Publish sends msg, a text message, to every connection for which to
 // returns true, or to all when to is nil. msg is encoded once and copied,
 // so the caller may reuse it. Publish never waits for a connection: one
-// whose queue is full is closed with 1008. Messages from successive
+// whose queue is full is closed with 4002. Messages from successive
 // Publish calls reach each connection in the order of the calls. to runs
 // with the hub locked and must not call the hub.
 func (h *Hub) Publish(msg []byte, to func(Client) bool) {
@@ -292,14 +314,14 @@ func (h *Hub) Publish(msg []byte, to func(Client) bool) {
 		select {
 		case c.send <- pm:
 		default:
-			delete(h.conns, c)
+			h.forget(c)
 			slow = append(slow, c)
 		}
 	}
 	n := len(h.conns)
 	h.mu.Unlock()
 	for _, c := range slow {
-		c.end(websocket.ClosePolicyViolation, reasonTooSlow)
+		c.end(closeResync, reasonResync)
 	}
 	if len(slow) > 0 {
 		h.logger.Debug("connections closed", zap.String("reason", "send_queue_full"),
@@ -369,7 +391,7 @@ func (h *Hub) closeWhere(match func(Client) bool, why string) {
 	h.mu.Lock()
 	for c := range h.conns {
 		if match(c.client) {
-			delete(h.conns, c)
+			h.forget(c)
 			ended = append(ended, c)
 		}
 	}
@@ -404,6 +426,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		ended = append(ended, c)
 	}
 	clear(h.conns)
+	clear(h.views)
 	h.mu.Unlock()
 	if first {
 		close(h.stop)

@@ -489,7 +489,7 @@ func TestAClientThatDoesNotReadIsDroppedWithoutBlockingOthers(t *testing.T) {
 	for {
 		_, msg, err := slow.ReadMessage()
 		if err != nil {
-			checkClose(t, err, 1008, "too slow: reconnect and reload")
+			checkClose(t, err, 4002, "resync: reconnect with your last position")
 			break
 		}
 		if want := fmt.Sprintf("%08d", received); !bytes.HasPrefix(msg, []byte(want)) {

@@ -93,8 +93,9 @@ func (r *Runner) rebuild(ctx context.Context, pr *projection) (err error) {
 			break
 		}
 	}
+	var swapped swapCursors
 	for attempt := 1; ; attempt++ {
-		err = r.swap(ctx, p, fresh, cursor)
+		swapped, err = r.swap(ctx, p, fresh, cursor)
 		var pgErr *pgconn.PgError
 		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55P03" || attempt == swapAttempts { // lock_not_available
 			break
@@ -103,14 +104,22 @@ func (r *Runner) rebuild(ctx context.Context, pr *projection) (err error) {
 	if err != nil {
 		return fmt.Errorf("rebuild projection %s: swap the new tables in: %w", p.Name(), err)
 	}
+	// The cursors tell, should a rebuilt read model ever differ from the
+	// live one, which of them was wrong.
+	r.logger.Info("projection rebuilt", zap.String("projection", p.Name()), zap.Stringer("read_to", cursor),
+		zap.Stringer("live_checkpoint", swapped.live), zap.Stringer("checkpoint", swapped.set))
 	return nil
 }
 
+// swapCursors are the live checkpoint a swap found and the one it set.
+type swapCursors struct{ live, set eventstore.Cursor }
+
 // swap catches the new tables up under the checkpoint's lock and puts them
 // in the live tables' place, all in one transaction.
-func (r *Runner) swap(ctx context.Context, p Projector, fresh Names, cursor eventstore.Cursor) error {
+func (r *Runner) swap(ctx context.Context, p Projector, fresh Names, cursor eventstore.Cursor) (swapCursors, error) {
 	live := Live(p)
-	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	var found eventstore.Cursor
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		// Readers hold the live tables while their queries run: wait for
 		// them a while, not forever, since new readers queue behind us.
 		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+swapLockTimeout+`'`); err != nil {
@@ -120,7 +129,9 @@ func (r *Runner) swap(ctx context.Context, p Projector, fresh Names, cursor even
 VALUES ($1, $2, '0', 0, now()) ON CONFLICT (name) DO NOTHING`, p.Name(), p.Version()); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, p.Name()); err != nil {
+		err := tx.QueryRow(ctx, `SELECT tx_id, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, p.Name()).
+			Scan(&found.TxID, &found.Position)
+		if err != nil {
 			return err
 		}
 		// The live runners are held off now: apply what they may have
@@ -152,10 +163,11 @@ VALUES ($1, $2, '0', 0, now()) ON CONFLICT (name) DO NOTHING`, p.Name(), p.Versi
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET version = $2, tx_id = $3, position = $4, updated_at = now() WHERE name = $1`,
+		_, err = tx.Exec(ctx, `UPDATE projection_checkpoints SET version = $2, tx_id = $3, position = $4, updated_at = now() WHERE name = $1`,
 			p.Name(), p.Version(), cursor.TxID, cursor.Position)
 		return err
 	})
+	return swapCursors{live: found, set: cursor}, err
 }
 
 // renameIndexes gives the indexes (and so the constraints) of a table just

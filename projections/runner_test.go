@@ -313,3 +313,59 @@ func TestARunnerRebuildsTablesOfAnOlderVersionAndLeavesNewerOnesAlone(t *testing
 		t.Errorf("the older build's status = %+v, want a problem", st)
 	}
 }
+
+// TestARebuildLeavesEventsHeldBackToTheLiveRunner stages what another
+// database's open transaction does to the log's readers: events that
+// committed after it are held back from ReadAll. A rebuild that swaps in
+// meanwhile must set the checkpoint before them, so that the live runner
+// applies each of them once the horizon passes, to the new tables.
+func TestARebuildLeavesEventsHeldBackToTheLiveRunner(t *testing.T) {
+	env := projectiontest.New(t)
+	ctx := context.Background()
+	s := &seen{}
+	twin := projections.Twin(s, "twin_")
+	before := appendSome(t, env, 7)
+	r := env.RunnerWith(t, projections.Options{BatchSize: 2, PollInterval: 5 * time.Millisecond}, s, twin)
+	env.CatchUp(t, r)
+
+	hold, err := env.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback(ctx) //nolint:errcheck // committed below
+	if _, err := hold.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	late := appendSome(t, env, 5)
+	running, stop := context.WithCancel(ctx)
+	done := r.Start(running)
+	defer func() { stop(); <-done }()
+	if err := r.Rebuild(ctx, s.Name()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := checkpoint(t, env, s.Name()), before[len(before)-1].Cursor(); got != want {
+		t.Fatalf("after the rebuild the checkpoint is %s, want %s: the events held back (from %s) are not in the new tables",
+			got, want, late[0].Cursor())
+	}
+	if n := env.Count(t, `SELECT count(*) FROM projections.seen`); n != len(before) {
+		t.Fatalf("the rebuilt table holds %d events, want the %d committed before the open transaction", n, len(before))
+	}
+	if err := hold.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wait, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := r.Await(wait, s.Name(), late[len(late)-1].Cursor()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Await(wait, twin.Name(), late[len(late)-1].Cursor()); err != nil {
+		t.Fatal(err)
+	}
+	projectiontest.SameRows(t, env.Pool, `projections.seen`, `projections.twin_seen`)
+	if n := env.Count(t, `SELECT count(DISTINCT position) FROM projections.seen`); n != len(before)+len(late) {
+		t.Errorf("the rebuilt read model holds %d distinct events, want %d", n, len(before)+len(late))
+	}
+	if n := env.Count(t, `SELECT count(*) FROM projections.seen`); n != len(before)+len(late) {
+		t.Errorf("the rebuilt read model holds %d rows, want each of the %d events once", n, len(before)+len(late))
+	}
+}

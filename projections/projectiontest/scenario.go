@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/shift"
 	"github.com/presente-dispatch/presente/domain/volunteer"
+	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/projections"
 )
 
@@ -195,7 +197,8 @@ func (e *Env) MustRun(tb testing.TB) Day {
 func CheckRebuild(t *testing.T, env *Env, p projections.Projector) {
 	t.Helper()
 	twin := projections.Twin(p, "twin_")
-	r := env.RunnerWith(t, projections.Options{BatchSize: 5, PollInterval: 5 * time.Millisecond}, p, twin)
+	// The runner logs each rebuild's cursors: a failure below shows them.
+	r := env.RunnerWith(t, projections.Options{BatchSize: 5, PollInterval: 5 * time.Millisecond, Logger: zaptest.NewLogger(t)}, p, twin)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	running := r.Start(ctx)
@@ -246,16 +249,22 @@ func CheckRebuild(t *testing.T, env *Env, p projections.Projector) {
 		t.Error("the reader never read during the rebuilds")
 	}
 	env.CatchUp(t, r)
-	compare(t, env, p, twin)
+	compare(t, env, r, p, twin)
 
 	if err := r.Rebuild(ctx, p.Name()); err != nil {
 		t.Fatal(err)
 	}
-	compare(t, env, p, twin)
+	compare(t, env, r, p, twin)
 }
 
-func compare(t *testing.T, env *Env, p, twin projections.Projector) {
+func compare(t *testing.T, env *Env, r *projections.Runner, p, twin projections.Projector) {
 	t.Helper()
+	failed := t.Failed()
+	defer func() {
+		if !failed && t.Failed() {
+			explain(t, env, r)
+		}
+	}()
 	live, other := projections.Live(p), projections.Live(twin)
 	total := 0
 	for _, base := range p.Tables() {
@@ -264,5 +273,22 @@ func compare(t *testing.T, env *Env, p, twin projections.Projector) {
 	}
 	if total == 0 {
 		t.Errorf("%s's tables are empty: the comparison proves nothing", p.Name())
+	}
+}
+
+// explain reports where each projection stands, by the runner and by its
+// checkpoint row, and the log's head, so that a rebuilt read model that
+// differs from its twin says which cursor was wrong.
+func explain(t *testing.T, env *Env, r *projections.Runner) {
+	t.Helper()
+	t.Logf("the log's head is %s", env.Head(t))
+	for _, s := range r.Status() {
+		var c eventstore.Cursor
+		if err := env.Pool.QueryRow(context.Background(), `SELECT tx_id, position FROM projection_checkpoints WHERE name = $1`, s.Name).
+			Scan(&c.TxID, &c.Position); err != nil {
+			t.Logf("%s: checkpoint: %v", s.Name, err)
+			continue
+		}
+		t.Logf("%s: the runner is at %s, the checkpoint at %s, %d events behind, problem %q", s.Name, s.Cursor, c, s.LagEvents, s.Problem)
 	}
 }

@@ -29,23 +29,25 @@ func (s *Store) ReadAllSealed(ctx context.Context, after Cursor, limit int) ([]R
 	return events, nil
 }
 
-// heldBackSQL finds a committed event after the cursor that ReadAll may
-// not return yet, because a transaction older than its writer still runs.
-const heldBackSQL = `SELECT EXISTS (SELECT 1 FROM events
-WHERE (tx_id, position) > ($1::xid8, $2)
-  AND tx_id >= pg_snapshot_xmin(pg_current_snapshot()))`
+// pendingSQL finds a committed event after the cursor, readable yet or
+// not.
+const pendingSQL = `SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::xid8, $2))`
 
-// HeldBack tells whether events after the cursor are committed but held
+// Pending tells whether committed events lie after the cursor: events held
 // back from ReadAll by an older transaction still running (which need not
-// write events at all: any transaction on the server counts). A follower
-// that has read everything it can uses it to decide whether to read again
-// soon, since the end of that other transaction is signalled by nothing.
-func (s *Store) HeldBack(ctx context.Context, after Cursor) (bool, error) {
-	var held bool
-	if err := s.pool.QueryRow(ctx, heldBackSQL, after.TxID, after.Position).Scan(&held); err != nil {
-		return false, fmt.Errorf("look for events held back after %s: %w", after, err)
+// write events at all: any transaction on the server counts), or events
+// committed since the caller last read. A follower that has read all it
+// could asks it to decide whether to read again soon, since the end of
+// that older transaction is signalled by nothing. It looks at committed
+// events only, not at ReadAll's snapshot horizon, which may move between
+// two statements: an event that became readable just after the last read
+// counts too, so none is left waiting for the next wake-up.
+func (s *Store) Pending(ctx context.Context, after Cursor) (bool, error) {
+	var pending bool
+	if err := s.pool.QueryRow(ctx, pendingSQL, after.TxID, after.Position).Scan(&pending); err != nil {
+		return false, fmt.Errorf("look for events after %s: %w", after, err)
 	}
-	return held, nil
+	return pending, nil
 }
 
 // Reveal decrypts in place the personal-data fields of records read

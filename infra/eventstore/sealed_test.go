@@ -106,7 +106,7 @@ func TestRegistryDecodeReadsAPayloadAsStored(t *testing.T) {
 	}
 }
 
-func TestHeldBackTellsOfEventsAnOlderTransactionHoldsBack(t *testing.T) {
+func TestPendingTellsOfEventsAnOlderTransactionHoldsBack(t *testing.T) {
 	s, pool := newTestStore(t, Options{})
 	ctx := context.Background()
 
@@ -126,15 +126,15 @@ func TestHeldBackTellsOfEventsAnOlderTransactionHoldsBack(t *testing.T) {
 	if got, err := s.ReadAllSealed(ctx, Cursor{}, 10); err != nil || len(got) != 0 {
 		t.Fatalf("while the older transaction runs ReadAllSealed = %d events, %v; want none", len(got), err)
 	}
-	if held, err := s.HeldBack(ctx, Cursor{}); err != nil || !held {
-		t.Fatalf("HeldBack = %v, %v while an older transaction runs; want true", held, err)
+	if pending, err := s.Pending(ctx, Cursor{}); err != nil || !pending {
+		t.Fatalf("Pending = %v, %v while an older transaction runs; want true", pending, err)
 	}
 	if err := older.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got := readSealedUntil(t, s, 1)
-	if held, err := s.HeldBack(ctx, got[0].Cursor()); err != nil || held {
-		t.Errorf("HeldBack after the last event = %v, %v; want false", held, err)
+	if pending, err := s.Pending(ctx, got[0].Cursor()); err != nil || pending {
+		t.Errorf("Pending after the last event = %v, %v; want false", pending, err)
 	}
 }
 

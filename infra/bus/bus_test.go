@@ -96,6 +96,31 @@ func (w *world) note(t *testing.T, s *eventstore.Store, text string) eventstore.
 	return recs[0]
 }
 
+// readable waits until the log gives rec to its readers, failing the test
+// after 15 s. Any transaction anywhere on the server holds events back
+// from every reader while it runs (pg_snapshot_xmin is cluster-wide),
+// parallel tests' creating their databases included; that delay is not
+// the relay's, so tests time the relay from here.
+func (w *world) readable(t *testing.T, rec eventstore.Recorded) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		recs, err := w.store.ReadAllSealed(context.Background(), eventstore.Cursor{}, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.EventID == rec.EventID {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event %s was not readable within 15s", rec.EventID)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // run runs fn in a goroutine until the returned stop is called or the test
 // ends, and fails the test if fn returns an error.
 func run(t *testing.T, fn func(context.Context) error) (stop func()) {
@@ -171,6 +196,9 @@ func startListener(t *testing.T, w *world) *bus.Listener {
 	t.Helper()
 	l := bus.NewListener(w.pool, zaptest.NewLogger(t))
 	run(t, l.Run)
+	// Commits made before it listens are announced only by its
+	// connecting, late on a loaded machine: let it connect first.
+	listenerPID(t, w, 0)
 	return l
 }
 

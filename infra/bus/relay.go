@@ -137,8 +137,9 @@ func (r *Relay) Run(ctx context.Context) error {
 				zap.Stringer("cursor", r.Cursor()), zap.Duration("after", retry))
 			wait, retry = retry, min(2*retry, retryMax)
 		case pending:
-			// Committed events wait for an older transaction to end: read
-			// again soon, as nothing will announce it.
+			// Committed events wait for an older transaction to end (or
+			// became readable just after the read): read again soon, as
+			// nothing will announce it.
 			wait, held = held, min(2*held, heldBackMax)
 			retry = retryMin
 		default:
@@ -159,7 +160,7 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 // drain publishes every event the log can give after the cursor, then
-// tells whether committed events remain held back.
+// tells whether committed events remain after the cursor.
 func (r *Relay) drain(ctx context.Context) (pending bool, err error) {
 	for {
 		after := r.Cursor()
@@ -182,7 +183,7 @@ func (r *Relay) drain(ctx context.Context) (pending bool, err error) {
 			r.mu.Unlock()
 		}
 		if len(recs) < r.cfg.BatchSize {
-			return r.cfg.Store.HeldBack(ctx, r.Cursor())
+			return r.cfg.Store.Pending(ctx, r.Cursor())
 		}
 	}
 }

@@ -80,10 +80,11 @@ func TestRelayWakesAtOnceAtThisProcesssCommits(t *testing.T) {
 	r := newRelayed(t, w)
 	r.startRelay(t, w, eventstore.Cursor{}, nil) // no listener: only Store.Committed
 	for i := range 5 {
+		rec := w.note(t, w.store, fmt.Sprint(i))
+		w.readable(t, rec)
 		start := time.Now()
-		w.note(t, w.store, fmt.Sprint(i))
 		r.waitFor(t, i+1, time.Second)
-		t.Logf("commit %d published %s after Append returned", i, time.Since(start))
+		t.Logf("commit %d published %s after it was readable", i, time.Since(start))
 	}
 }
 
@@ -93,10 +94,11 @@ func TestRelayWakesAtOnceAtAnotherProcesssCommitsThroughNotify(t *testing.T) {
 	r := newRelayed(t, w)
 	r.startRelay(t, w, eventstore.Cursor{}, startListener(t, w))
 	for i := range 5 {
+		rec := w.note(t, other, fmt.Sprint(i))
+		w.readable(t, rec)
 		start := time.Now()
-		w.note(t, other, fmt.Sprint(i))
 		r.waitFor(t, i+1, time.Second)
-		t.Logf("commit %d published %s after Append returned", i, time.Since(start))
+		t.Logf("commit %d published %s after it was readable", i, time.Since(start))
 	}
 }
 
@@ -107,7 +109,7 @@ func TestListenerRecoversWhenItsConnectionIsKilled(t *testing.T) {
 	r.startRelay(t, w, eventstore.Cursor{}, startListener(t, w))
 	ctx := context.Background()
 
-	w.note(t, other, "before")
+	w.readable(t, w.note(t, other, "before"))
 	r.waitFor(t, 1, time.Second)
 	killed := listenerPID(t, w, 0)
 	if _, err := w.pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, killed); err != nil {
@@ -121,12 +123,12 @@ func TestListenerRecoversWhenItsConnectionIsKilled(t *testing.T) {
 	}
 	// And the new connection hears commits again.
 	for i := range 3 {
-		w.note(t, other, fmt.Sprint("after ", i))
+		w.readable(t, w.note(t, other, fmt.Sprint("after ", i)))
 		r.waitFor(t, 3+i, time.Second)
 	}
 }
 
-// listenerPID waits until a listening backend other than not runs in the
+// listenerPID waits until a backend other than not listens for the
 // world's database and returns its pid.
 func listenerPID(t *testing.T, w *world, not int32) int32 {
 	t.Helper()
@@ -134,7 +136,8 @@ func listenerPID(t *testing.T, w *world, not int32) int32 {
 	for {
 		var pid int32
 		err := w.pool.QueryRow(context.Background(), `SELECT pid FROM pg_stat_activity
-			WHERE application_name = $1 AND datname = current_database() AND pid <> $2`, bus.ListenerApplicationName, not).Scan(&pid)
+			WHERE application_name = $1 AND datname = current_database() AND pid <> $2
+			  AND query = 'LISTEN ' || $3`, bus.ListenerApplicationName, not, bus.Channel).Scan(&pid)
 		if err == nil {
 			return pid
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/presente-dispatch/presente/domain/training"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/accounts"
+	"github.com/presente-dispatch/presente/infra/bus"
 	"github.com/presente-dispatch/presente/infra/dispatch"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/idempotency"
@@ -35,6 +36,10 @@ import (
 	"github.com/presente-dispatch/presente/infra/postgres/pgtest"
 	infraprivacy "github.com/presente-dispatch/presente/infra/privacy"
 	"github.com/presente-dispatch/presente/infra/testclock"
+	"github.com/presente-dispatch/presente/projections"
+	"github.com/presente-dispatch/presente/projections/board"
+	"github.com/presente-dispatch/presente/projections/shiftboard"
+	"github.com/presente-dispatch/presente/web/feed"
 	"github.com/presente-dispatch/presente/web/live"
 )
 
@@ -52,6 +57,7 @@ type env struct {
 	store    *eventstore.Store
 	accounts *accounts.Service
 	hub      *live.Hub
+	feed     *feed.Feed
 	throttle *testclock.Clock
 	users    map[account.Role]*user
 }
@@ -115,6 +121,8 @@ func testConfig(t testing.TB, e *env, opts envOptions) Config {
 		Revalidate: e.accounts.Revalidate, RevalidateEvery: time.Hour})
 	t.Cleanup(func() { _ = e.hub.Shutdown(ctx) })
 	e.throttle = testclock.New(time.Date(2026, 11, 23, 6, 40, 0, 0, time.UTC))
+	dispatcher := dispatch.New(e.store, dispatch.Options{Clock: e.throttle.Now})
+	e.feed = startFeed(t, e.pool, e.store, registry, e.hub, dispatcher)
 	reg := prometheus.NewRegistry()
 	return Config{
 		Logger: logger, Checks: opts.checks, Gatherer: reg, Registerer: reg,
@@ -123,7 +131,8 @@ func testConfig(t testing.TB, e *env, opts envOptions) Config {
 			return infraprivacy.Forget(ctx, e.pool, e.store, subject, meta)
 		},
 		Retention:   ret,
-		Dispatch:    dispatch.New(e.store, dispatch.Options{Clock: e.throttle.Now}),
+		Dispatch:    dispatcher,
+		Feed:        e.feed,
 		Idempotency: idempotency.New(e.pool, master, idempotency.Options{}),
 		Hub:         e.hub,
 		PublicURL:   &url.URL{Scheme: "http", Host: "presente.test"},
@@ -254,4 +263,33 @@ func decode(t *testing.T, body string, v any) {
 	if err := json.Unmarshal([]byte(body), v); err != nil {
 		t.Fatalf("decode %q: %v", body, err)
 	}
+}
+
+// startFeed runs the live views' pipeline as serve does: the read models
+// they read, woken at every commit, and the relay and feed behind them.
+func startFeed(t testing.TB, pool *pgxpool.Pool, store *eventstore.Store, registry *eventstore.Registry, hub *live.Hub,
+	d *dispatch.Service) *feed.Feed {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	runner, err := projections.New(pool, store.ReadAllSealed, []projections.Projector{board.New(), shiftboard.New()},
+		projections.Options{PollInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runnerDone := runner.Start(ctx)
+	go bus.OnCommit(ctx, store, nil, runner.Wake)
+	f, feedDone, err := feed.Start(ctx, feed.Config{Hub: hub, Pool: pool, Registry: registry, ReadModels: runner,
+		Assignments: d.AssignmentsOf}, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-feedDone
+		<-runnerDone
+	})
+	return f
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/presente-dispatch/presente/domain/privacy"
 	"github.com/presente-dispatch/presente/infra/accounts"
-	"github.com/presente-dispatch/presente/web/live"
 )
 
 // forgetRequest is the body of POST /api/v1/subjects/{id}/forget.
@@ -109,6 +108,6 @@ func (s *Server) handleLiftHold(w http.ResponseWriter, r *http.Request, p *accou
 // authenticated by the session cookie, its Origin checked against the
 // allow-list. It closes at once when the session ends.
 func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
-	s.hub.Serve(w, r, live.Client{SessionID: p.SessionID, UserID: p.UserID, Role: string(p.Role), Since: p.Checked})
+	s.hub.Serve(w, r, liveClient(p))
 	return nil
 }

@@ -223,6 +223,9 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/settings/time-zone", permission: Roles(admin), handler: s.handleSetTimeZone},
 
 		{pattern: liveRoute, permission: SignedIn, handler: s.handleLive},
+		{pattern: liveRoute + "/board", permission: Roles(staff...), handler: s.handleBoardLive},
+		{pattern: liveRoute + "/shifts", permission: SignedIn, handler: s.handleShiftsLive},
+		{pattern: liveRoute + "/mine", permission: Roles(account.Volunteer), handler: s.handleMineLive},
 		{pattern: "GET /api/v1/openapi.yaml", permission: Public, handler: s.handleOpenAPI},
 	}
 }

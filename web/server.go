@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,6 +27,7 @@ import (
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/idempotency"
 	"github.com/presente-dispatch/presente/infra/privacy"
+	"github.com/presente-dispatch/presente/web/feed"
 	"github.com/presente-dispatch/presente/web/live"
 )
 
@@ -62,6 +64,9 @@ type Config struct {
 	Idempotency *idempotency.Store
 	// Hub holds the live websocket connections.
 	Hub *live.Hub
+	// Feed gives the live views (the boards, a volunteer's own work) their
+	// snapshots; the deltas it publishes reach the hub's connections.
+	Feed *feed.Feed
 	// PublicURL is where people reach Presente ("https://presente.example.org"):
 	// invitation links point there, and an https URL makes cookies Secure
 	// and turns HSTS on even behind a TLS-terminating proxy.
@@ -90,6 +95,7 @@ type Server struct {
 	dispatch       *dispatch.Service
 	idempotency    *idempotency.Store
 	hub            *live.Hub
+	feed           *feed.Feed
 	publicURL      *url.URL
 	trustedProxies []netip.Prefix
 	throttle       *throttle
@@ -100,7 +106,7 @@ type Server struct {
 // permission or the configuration is incomplete.
 func NewServer(cfg Config) (*Server, error) {
 	s := &Server{logger: cfg.Logger, checks: cfg.Checks, timeout: cfg.CheckTimeout,
-		accounts: cfg.Accounts, forget: cfg.Forget, retention: cfg.Retention, dispatch: cfg.Dispatch, idempotency: cfg.Idempotency, hub: cfg.Hub,
+		accounts: cfg.Accounts, forget: cfg.Forget, retention: cfg.Retention, dispatch: cfg.Dispatch, idempotency: cfg.Idempotency, hub: cfg.Hub, feed: cfg.Feed,
 		publicURL: cfg.PublicURL, trustedProxies: cfg.TrustedProxies, throttle: newThrottle(cfg.Throttle)}
 	if s.logger == nil {
 		s.logger = zap.NewNop()
@@ -108,8 +114,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.timeout <= 0 {
 		s.timeout = 2 * time.Second
 	}
-	if s.accounts == nil || s.forget == nil || s.retention == nil || s.dispatch == nil || s.idempotency == nil || s.hub == nil || s.publicURL == nil {
-		return nil, errors.New("web: the server needs Accounts, Forget, Retention, Dispatch, Idempotency, Hub and PublicURL")
+	if s.accounts == nil || s.forget == nil || s.retention == nil || s.dispatch == nil || s.idempotency == nil || s.hub == nil || s.feed == nil || s.publicURL == nil {
+		return nil, errors.New("web: the server needs Accounts, Forget, Retention, Dispatch, Idempotency, Hub, Feed and PublicURL")
 	}
 	m, err := newHTTPMetrics(cfg.Registerer)
 	if err != nil {
@@ -168,7 +174,7 @@ const liveRoute = "GET /api/v1/live"
 // through the one error mapping.
 func (s *Server) guard(rt route) http.Handler {
 	h := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rt.pattern != liveRoute {
+		if !strings.HasPrefix(rt.pattern, liveRoute) {
 			// Every call ends well within an idempotency claim's lease, so
 			// a retry never takes over a claim whose request still runs.
 			ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)

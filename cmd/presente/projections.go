@@ -6,8 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/presente-dispatch/presente/infra/bus"
-	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/web"
 
 	"github.com/presente-dispatch/presente/projections"
@@ -21,21 +19,6 @@ import (
 // readModels are the projections every server keeps up to date.
 func readModels() []projections.Projector {
 	return []projections.Projector{board.New(), shiftboard.New(), roster.New(), timeline.New(), audit.New()}
-}
-
-// wakeOnCommits wakes the read models at every commit, this process's
-// (the store's) and other processes' (the listener's), until ctx ends.
-func wakeOnCommits(ctx context.Context, store *eventstore.Store, commits *bus.Listener, wake func()) {
-	for {
-		ours, theirs := store.Committed(), commits.Notified()
-		select {
-		case <-ctx.Done():
-			return
-		case <-ours:
-		case <-theirs:
-		}
-		wake()
-	}
 }
 
 // readModelCheck reports the read models on /readyz: their positions and

@@ -28,6 +28,7 @@ import (
 	"github.com/presente-dispatch/presente/infra/sessions"
 	"github.com/presente-dispatch/presente/projections"
 	"github.com/presente-dispatch/presente/web"
+	"github.com/presente-dispatch/presente/web/feed"
 	"github.com/presente-dispatch/presente/web/live"
 )
 
@@ -156,7 +157,49 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 		},
 	})
 
+	if cfg.Demo {
+		if err := seedDemo(ctx, accountService, dispatcher, logger); err != nil {
+			return nil, fmt.Errorf("create the demo organization: %w", err)
+		}
+	}
+	// Serve only once the read models have caught up with the log, so the
+	// first board a dispatcher opens is current: on a large log, requests
+	// wait in the listen queue until then.
+	if err := models.CatchUp(ctx); err != nil {
+		return nil, fmt.Errorf("bring the read models up to date: %w", err)
+	}
+
+	// Background work: retention, the read models, and the live views fed
+	// by the log through the bus, until shutdown.
 	idempotent := idempotency.New(pool, master, idempotency.Options{})
+	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopJobs = stopJobs
+	listenDone := make(chan struct{})
+	go func() {
+		defer close(listenDone)
+		_ = commits.Run(jobs) // returns nil when jobs end; failures are retried inside
+	}()
+	go bus.OnCommit(jobs, s.store, commits, models.Wake)
+	readModelsDone := models.Start(jobs)
+	views, viewsDone, err := feed.Start(jobs, feed.Config{Hub: s.hub, Pool: pool, Registry: registry, ReadModels: models,
+		Assignments: dispatcher.AssignmentsOf, Logger: logger.Named("feed")}, s.store, commits)
+	if err != nil {
+		stopJobs()
+		<-readModelsDone
+		<-listenDone
+		close(s.jobsDone)
+		return nil, err
+	}
+	retentionDone := retention.Start(jobs)
+	go func() {
+		defer close(s.jobsDone)
+		cleanUp(jobs, logger.Named("cleanup"), accountService.Sessions(), idempotent)
+		<-retentionDone
+		<-viewsDone
+		<-readModelsDone
+		<-listenDone
+	}()
+
 	handler, err := web.NewServer(web.Config{
 		Logger:     logger.Named("http"),
 		Checks:     append(readinessChecks(pool), readModelCheck(models)),
@@ -170,6 +213,7 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 		Dispatch:       dispatcher,
 		Idempotency:    idempotent,
 		Hub:            s.hub,
+		Feed:           views,
 		PublicURL:      publicURL,
 		AllowedOrigins: origins,
 		TrustedProxies: cfg.TrustedProxies,
@@ -177,36 +221,6 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Demo {
-		if err := seedDemo(ctx, accountService, dispatcher, logger); err != nil {
-			return nil, fmt.Errorf("create the demo organization: %w", err)
-		}
-	}
-
-	// Serve only once the read models have caught up with the log, so the
-	// first board a dispatcher opens is current: on a large log, requests
-	// wait in the listen queue until then.
-	if err := models.CatchUp(ctx); err != nil {
-		return nil, fmt.Errorf("bring the read models up to date: %w", err)
-	}
-
-	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
-	s.stopJobs = stopJobs
-	retentionDone := retention.Start(jobs)
-	listenDone := make(chan struct{})
-	go func() {
-		defer close(listenDone)
-		_ = commits.Run(jobs) // returns nil when jobs end; failures are retried inside
-	}()
-	go wakeOnCommits(jobs, s.store, commits, models.Wake)
-	readModelsDone := models.Start(jobs)
-	go func() {
-		defer close(s.jobsDone)
-		cleanUp(jobs, logger.Named("cleanup"), accountService.Sessions(), idempotent)
-		<-retentionDone
-		<-readModelsDone
-		<-listenDone
-	}()
 
 	s.http = &http.Server{
 		Handler:           handler,

@@ -154,3 +154,64 @@ ORDER BY v.volunteer_id`, now)
 	}
 	return out, nil
 }
+
+// RequestsByIDs returns the requests among ids that the board has, open
+// or not, in the board's order.
+func RequestsByIDs(ctx context.Context, q projections.Querier, ids []uuid.UUID) ([]Request, error) {
+	return readRequests(ctx, q, `request_id = ANY($1)`, ids)
+}
+
+// Member is an active volunteer as the live board holds them: enough for
+// a client to tell, at any moment, who is on call or on a shift, what they
+// are certified for, and their load, without asking again as time passes.
+// No contact data.
+type Member struct {
+	VolunteerID    uuid.UUID            `json:"volunteer_id"`
+	OnCall         bool                 `json:"on_call"`
+	Languages      []volunteer.Language `json:"languages"`
+	Regions        []string             `json:"regions"`
+	Certifications []Held               `json:"certifications"`
+	// Commitments are the work they hold: shift slots and assignments.
+	Commitments []Commitment `json:"commitments"`
+}
+
+// Held is a certification with the window it is valid in (no end: never
+// expires).
+type Held struct {
+	Certification string     `json:"certification"`
+	GrantedAt     time.Time  `json:"granted_at"`
+	ExpiresAt     *time.Time `json:"expires_at"`
+}
+
+// Commitment is a piece of work a volunteer holds.
+type Commitment struct {
+	Kind  string     `json:"kind"`
+	Ref   *uuid.UUID `json:"ref"`
+	Start time.Time  `json:"start"`
+	End   time.Time  `json:"end"`
+}
+
+// Members returns the active volunteers among ids, or every active
+// volunteer when ids is nil, by id.
+func Members(ctx context.Context, q projections.Querier, ids []uuid.UUID) ([]Member, error) {
+	rows, err := q.Query(ctx, `SELECT v.volunteer_id, v.on_call, v.languages, v.regions,
+    coalesce((SELECT jsonb_agg(jsonb_build_object('certification', x.certification, 'granted_at', x.granted_at, 'expires_at', x.expires_at)
+        ORDER BY x.certification) FROM projections.board_certifications x WHERE x.volunteer_id = v.volunteer_id), '[]'),
+    coalesce((SELECT jsonb_agg(jsonb_build_object('kind', c.kind, 'ref', c.ref, 'start', c.window_start, 'end', c.window_end)
+        ORDER BY c.window_start, c.commitment_id) FROM projections.board_commitments c WHERE c.volunteer_id = v.volunteer_id), '[]')
+FROM projections.board_volunteers v
+WHERE v.active AND ($1::uuid[] IS NULL OR v.volunteer_id = ANY($1))
+ORDER BY v.volunteer_id`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the board's volunteers: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Member, error) {
+		var m Member
+		err := row.Scan(&m.VolunteerID, &m.OnCall, &m.Languages, &m.Regions, &m.Certifications, &m.Commitments)
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the board's volunteers: %w", err)
+	}
+	return out, nil
+}

@@ -106,3 +106,16 @@ FROM projections.shiftboard_claims WHERE shift_id = ANY($1) ORDER BY claimed_at,
 	}
 	return out, nil
 }
+
+// ShiftsByIDs returns the shifts among ids that the board has.
+func ShiftsByIDs(ctx context.Context, q projections.Querier, ids []uuid.UUID) ([]Shift, error) {
+	return read(ctx, q, `shift_id = ANY($1)`, ids)
+}
+
+// Of returns the shifts not ended by from in which volunteerID holds a
+// slot or waits on the waitlist.
+func Of(ctx context.Context, q projections.Querier, volunteerID uuid.UUID, from time.Time) ([]Shift, error) {
+	return read(ctx, q, `window_end > $2 AND (
+    shift_id IN (SELECT shift_id FROM projections.shiftboard_claims WHERE volunteer_id = $1)
+    OR shift_id IN (SELECT shift_id FROM projections.shiftboard_waitlist WHERE volunteer_id = $1))`, volunteerID, from)
+}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+
+	"github.com/presente-dispatch/presente/infra/eventstore"
 )
 
 // conn is one websocket connection. Its writer goroutine is the only one
@@ -26,6 +28,9 @@ type conn struct {
 	view    string
 	syncing bool
 	pending []*delta
+	// floor is the position the client has reached: a delta not past it
+	// is not sent.
+	floor eventstore.Cursor
 
 	once   sync.Once
 	code   int // close code the writer sends once done is closed; 0 for none

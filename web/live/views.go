@@ -136,6 +136,9 @@ func (h *Hub) PublishDelta(key string, prev, at eventstore.Cursor, msg []byte) {
 		v.base = v.ring[0].prev
 	}
 	for c := range v.conns {
+		if !c.syncing && !before(c.floor, at) {
+			continue // the client's first sync already covers it
+		}
 		if c.syncing {
 			if len(c.pending) >= pendingLimit {
 				slow = append(slow, c)
@@ -146,6 +149,7 @@ func (h *Hub) PublishDelta(key string, prev, at eventstore.Cursor, msg []byte) {
 		}
 		select {
 		case c.send <- pm:
+			c.floor = at
 		default:
 			slow = append(slow, c)
 		}
@@ -220,7 +224,7 @@ func (h *Hub) syncView(c *conn, view View) {
 		if len(missed) > 0 {
 			at = missed[len(missed)-1].at
 		}
-		h.goLive(c, nil, missed, syncMsg{Type: "synced", View: c.view, Position: at.String(), Mode: "resumed"})
+		h.goLive(c, nil, missed, syncMsg{Type: "synced", View: c.view, Position: at.String(), Mode: "resumed"}, at)
 		h.mu.Unlock()
 		return
 	}
@@ -258,7 +262,7 @@ func (h *Hub) syncView(c *conn, view View) {
 	if len(after) > 0 {
 		at = after[len(after)-1].at
 	}
-	h.goLive(c, snapshot, after, syncMsg{Type: "synced", View: c.view, Position: at.String(), Mode: "snapshot"})
+	h.goLive(c, snapshot, after, syncMsg{Type: "synced", View: c.view, Position: at.String(), Mode: "snapshot"}, at)
 	h.mu.Unlock()
 }
 
@@ -266,8 +270,10 @@ func (h *Hub) syncView(c *conn, view View) {
 // after it in one "deltas" message, then done — and lets published deltas
 // reach it directly from now on. The caller holds h.mu, so no delta is
 // published in between.
-func (h *Hub) goLive(c *conn, snapshot []byte, missed []*delta, done syncMsg) {
-	c.syncing, c.pending = false, nil
+func (h *Hub) goLive(c *conn, snapshot []byte, missed []*delta, done syncMsg, at eventstore.Cursor) {
+	// Deltas up to at are covered: later ones that do not reach past it
+	// (a feed behind the read model the snapshot came from) are not sent.
+	c.syncing, c.pending, c.floor = false, nil, at
 	if !h.conns[c] {
 		return // closed meanwhile
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/presente-dispatch/presente/projections"
 	"github.com/presente-dispatch/presente/projections/audit"
 	"github.com/presente-dispatch/presente/projections/board"
+	"github.com/presente-dispatch/presente/projections/metrics"
 	"github.com/presente-dispatch/presente/projections/roster"
 	"github.com/presente-dispatch/presente/projections/shiftboard"
 	"github.com/presente-dispatch/presente/projections/timeline"
@@ -18,7 +19,7 @@ import (
 
 // readModels are the projections every server keeps up to date.
 func readModels() []projections.Projector {
-	return []projections.Projector{board.New(), shiftboard.New(), roster.New(), timeline.New(), audit.New()}
+	return []projections.Projector{board.New(), shiftboard.New(), roster.New(), timeline.New(), audit.New(), metrics.New()}
 }
 
 // readModelCheck reports the read models on /readyz: their positions and

@@ -254,11 +254,20 @@ func (f *Feed) publishRound(ctx context.Context, t touched, end eventstore.Curso
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if len(t.requests) > 0 || len(t.volunteers) > 0 {
-		reqs, err := board.RequestsByIDs(ctx, f.cfg.Pool, keys(t.requests))
-		if err != nil {
+		var (
+			reqs    []board.Request
+			members []board.Member
+		)
+		// One snapshot of the read model, so a request and its
+		// assignments, and the volunteers, are read as of one moment.
+		err := f.consistently(ctx, func(tx pgx.Tx) error {
+			var err error
+			if reqs, err = board.RequestsByIDs(ctx, tx, keys(t.requests)); err != nil {
+				return err
+			}
+			members, err = board.Members(ctx, tx, keys(t.volunteers))
 			return err
-		}
-		members, err := board.Members(ctx, f.cfg.Pool, keys(t.volunteers))
+		})
 		if err != nil {
 			return err
 		}
@@ -272,7 +281,12 @@ func (f *Feed) publishRound(ctx context.Context, t touched, end eventstore.Curso
 		}
 	}
 	if len(t.shifts) > 0 {
-		shifts, err := shiftboard.ShiftsByIDs(ctx, f.cfg.Pool, keys(t.shifts))
+		var shifts []shiftboard.Shift
+		err := f.consistently(ctx, func(tx pgx.Tx) error {
+			var err error
+			shifts, err = shiftboard.ShiftsByIDs(ctx, tx, keys(t.shifts))
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -303,6 +317,12 @@ func (f *Feed) publishRound(ctx context.Context, t touched, end eventstore.Curso
 		}
 	}
 	return nil
+}
+
+// consistently runs read in one read-only repeatable-read transaction:
+// the rows it reads belong to one state of the read models.
+func (f *Feed) consistently(ctx context.Context, read func(pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, f.cfg.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, read)
 }
 
 // send publishes data as the delta of view key up to at, unless it is a
@@ -524,7 +544,7 @@ func (f *Feed) snapshot(ctx context.Context, name string, read func(pgx.Tx) (any
 		data any
 		at   eventstore.Cursor
 	)
-	err := pgx.BeginTxFunc(ctx, f.cfg.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := f.consistently(ctx, func(tx pgx.Tx) error {
 		var err error
 		if at, err = checkpoint(ctx, tx, name); err != nil {
 			return err

@@ -100,11 +100,16 @@ func (s *Service) CourseState(ctx context.Context, id uuid.UUID) (training.Cours
 // Sessions lists the training sessions that overlap window, cancelled
 // ones too, by start time.
 func (s *Service) Sessions(ctx context.Context, window domain.Window) ([]training.Session, error) {
+	return s.sessionsWhere(ctx, func(t training.Session) bool { return t.Window.Overlaps(window) })
+}
+
+// sessionsWhere lists the training sessions keep accepts, by start time.
+func (s *Service) sessionsWhere(ctx context.Context, keep func(training.Session) bool) ([]training.Session, error) {
 	sessions, err := all(ctx, s.store, training.SessionDecider)
 	if err != nil {
 		return nil, err
 	}
-	out := slices.DeleteFunc(sessions, func(t training.Session) bool { return !t.Window.Overlaps(window) })
+	out := slices.DeleteFunc(sessions, func(t training.Session) bool { return !keep(t) })
 	slices.SortStableFunc(out, func(a, b training.Session) int { return a.Window.Start.Compare(b.Window.Start) })
 	return out, nil
 }
@@ -121,14 +126,8 @@ func (s *Service) SessionState(ctx context.Context, id uuid.UUID) (training.Sess
 // TrainingsOf lists the sessions a volunteer is enrolled in or attended,
 // past and upcoming, by start time.
 func (s *Service) TrainingsOf(ctx context.Context, volunteerID uuid.UUID) ([]training.Session, error) {
-	sessions, err := all(ctx, s.store, training.SessionDecider)
-	if err != nil {
-		return nil, err
-	}
-	out := slices.DeleteFunc(sessions, func(t training.Session) bool {
+	return s.sessionsWhere(ctx, func(t training.Session) bool {
 		_, attended := t.Attended[volunteerID]
-		return !attended && !slices.Contains(t.Enrolled, volunteerID)
+		return attended || slices.Contains(t.Enrolled, volunteerID)
 	})
-	slices.SortStableFunc(out, func(a, b training.Session) int { return a.Window.Start.Compare(b.Window.Start) })
-	return out, nil
 }

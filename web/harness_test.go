@@ -118,7 +118,10 @@ func testConfig(t testing.TB, e *env, opts envOptions) Config {
 		logger = zap.NewNop()
 	}
 	e.hub = live.New(live.Options{Logger: logger, AllowedOrigins: []string{"http://presente.test"},
-		Revalidate: e.accounts.Revalidate, RevalidateEvery: time.Hour})
+		Revalidate: func(ctx context.Context, id uuid.UUID) (string, error) {
+			role, err := e.accounts.Revalidate(ctx, id)
+			return string(role), err
+		}, RevalidateEvery: time.Hour})
 	t.Cleanup(func() { _ = e.hub.Shutdown(ctx) })
 	e.throttle = testclock.New(time.Date(2026, 11, 23, 6, 40, 0, 0, time.UTC))
 	dispatcher := dispatch.New(e.store, dispatch.Options{Clock: e.throttle.Now})

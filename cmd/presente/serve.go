@@ -146,14 +146,16 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 	s.hub = live.New(live.Options{
 		Logger:         logger.Named("live"),
 		AllowedOrigins: append([]string{web.Origin(publicURL)}, origins...),
-		// A session that has ended closes its connections; a database
-		// that cannot answer does not: revocation closes them at once
-		// anyway, and an outage must not sign every dispatcher out.
-		Revalidate: func(ctx context.Context, id uuid.UUID) error {
-			if err := accountService.Revalidate(ctx, id); errors.Is(err, sessions.ErrInvalid) {
-				return err
+		// A session that has ended closes its connections, and so does a
+		// role changed (on any server); a database that cannot answer does
+		// not: revocation closes them at once anyway, and an outage must
+		// not sign every dispatcher out.
+		Revalidate: func(ctx context.Context, id uuid.UUID) (string, error) {
+			role, err := accountService.Revalidate(ctx, id)
+			if errors.Is(err, sessions.ErrInvalid) {
+				return "", err
 			}
-			return nil
+			return string(role), nil
 		},
 	})
 

@@ -89,6 +89,10 @@ type (
 	// metadata).
 	Cancelled struct {
 		ShiftID uuid.UUID `json:"shift_id"`
+		// Claimants and Waitlisted are who was let go, so that each can be
+		// told (absent from events recorded before they were added).
+		Claimants  []uuid.UUID `json:"claimants,omitempty"`
+		Waitlisted []uuid.UUID `json:"waitlisted,omitempty"`
 	}
 	// SwapOffered: a volunteer offers their slot to another.
 	SwapOffered struct {
@@ -351,7 +355,7 @@ func decide(s State, c Command) ([]domain.Event, error) {
 		if strings.TrimSpace(c.Reason) == "" {
 			return nil, ErrReasonRequired
 		}
-		return []domain.Event{Cancelled{ShiftID: id}}, nil
+		return []domain.Event{Cancelled{ShiftID: id, Claimants: slices.Clone(s.Claimants), Waitlisted: slices.Clone(s.Waitlist)}}, nil
 	case OfferSwap:
 		switch {
 		case !s.Holds(c.From):

@@ -376,21 +376,21 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 }
 
 // Revalidate tells whether a session is still live and its account
-// active, for connections that outlive a request (websockets), and
-// records the connection as a use of the session.
-func (s *Service) Revalidate(ctx context.Context, sessionID uuid.UUID) error {
+// active, and the account's role now, for connections that outlive a
+// request (websockets); it records the connection as a use of the session.
+func (s *Service) Revalidate(ctx context.Context, sessionID uuid.UUID) (account.Role, error) {
 	sess, err := s.sessions.KeepAlive(ctx, sessionID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	st, _, err := eventstore.LoadSealedState(ctx, s.store, account.Decider, sess.UserID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !st.Exists || !st.Active {
-		return sessions.ErrInvalid
+		return "", sessions.ErrInvalid
 	}
-	return nil
+	return st.Role, nil
 }
 
 // SignOut ends the principal's session.

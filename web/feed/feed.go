@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,9 +81,10 @@ type Feed struct {
 
 	mu   sync.Mutex
 	last map[string]eventstore.Cursor // each view's last delta position
-	// sent holds the last payload of each volunteer's view, so a change
-	// to a teammate's assignment does not resend theirs unchanged.
-	sent map[string][]byte
+
+	// lagging is set while the views wait too long for the read models
+	// (Consume's goroutine only).
+	lagging bool
 }
 
 // New returns a feed.
@@ -93,7 +95,7 @@ func New(cfg Config) (*Feed, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	f := &Feed{cfg: cfg, now: cfg.Clock, last: map[string]eventstore.Cursor{}, sent: map[string][]byte{}}
+	f := &Feed{cfg: cfg, now: cfg.Clock, last: map[string]eventstore.Cursor{}}
 	if f.now == nil {
 		f.now = time.Now
 	}
@@ -102,6 +104,16 @@ func New(cfg Config) (*Feed, error) {
 
 // batchLimit bounds how many events one round of deltas covers.
 const batchLimit = 256
+
+// ringSize is how many deltas of the boards the hub keeps for clients
+// that reconnect: at 50 commands a second, about 20 seconds' worth.
+// mineRingSize is the same for a volunteer's own view, whose every delta
+// carries the whole view: a client further behind gets a snapshot, which
+// is as small.
+const (
+	ringSize     = 1024
+	mineRingSize = 8
+)
 
 // Consume publishes deltas for the events of msgs, in order, until msgs
 // closes or ctx ends. Each message is acknowledged once decoded; events
@@ -172,7 +184,8 @@ func keys(set map[uuid.UUID]bool) []uuid.UUID {
 }
 
 // volunteersNamed returns the volunteer ids an event names: its
-// volunteer, the two sides of a swap, a forgotten subject.
+// volunteer, the two sides of a swap, a forgotten subject, those a
+// cancelled shift let go.
 func volunteersNamed(e any) []uuid.UUID {
 	raw, err := json.Marshal(e)
 	if err != nil {
@@ -183,11 +196,20 @@ func volunteersNamed(e any) []uuid.UUID {
 		return nil
 	}
 	var out []uuid.UUID
-	for _, k := range []string{"volunteer_id", "from", "to", "subject_id"} {
-		if s, ok := fields[k].(string); ok {
+	add := func(v any) {
+		if s, ok := v.(string); ok {
 			if id, err := uuid.Parse(s); err == nil {
 				out = append(out, id)
 			}
+		}
+	}
+	for _, k := range []string{"volunteer_id", "from", "to", "subject_id"} {
+		add(fields[k])
+	}
+	for _, k := range []string{"claimants", "waitlisted"} {
+		list, _ := fields[k].([]any)
+		for _, v := range list {
+			add(v)
 		}
 	}
 	return out
@@ -230,7 +252,7 @@ func (f *Feed) publish(ctx context.Context, batch []eventstore.Recorded) {
 	for _, name := range readModelsUsed {
 		// The read model applies what the relay delivered; waiting is
 		// bounded only by shutdown, as skipping would leave a gap.
-		if err := f.cfg.ReadModels.Await(ctx, name, end); err != nil {
+		if !f.await(ctx, name, end) {
 			return
 		}
 	}
@@ -246,6 +268,37 @@ func (f *Feed) publish(ctx context.Context, batch []eventstore.Recorded) {
 		case <-ctx.Done():
 			return
 		case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, 2*time.Second)):
+		}
+	}
+}
+
+// lagAfter is how long the feed waits for a read model before it tells
+// every connection that what they see may be out of date.
+const lagAfter = 5 * time.Second
+
+// await waits until read model name has applied the log up to end, or ctx
+// ends (false). While it waits longer than lagAfter, every connection is
+// told the views are lagging, and told again when they are live.
+func (f *Feed) await(ctx context.Context, name string, end eventstore.Cursor) bool {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, lagAfter)
+		err := f.cfg.ReadModels.Await(wctx, name, end)
+		cancel()
+		switch {
+		case err == nil:
+			if f.lagging {
+				f.lagging = false
+				f.cfg.Hub.Publish([]byte(`{"type":"status","state":"live"}`), nil)
+				f.cfg.Logger.Info("live views caught up", zap.String("read_model", name))
+			}
+			return true
+		case ctx.Err() != nil:
+			return false
+		case !f.lagging:
+			f.lagging = true
+			f.cfg.Hub.Publish([]byte(`{"type":"status","state":"lagging"}`), nil)
+			f.cfg.Logger.Warn("live views wait for a read model", zap.String("read_model", name),
+				zap.Stringer("at", end), zap.Duration("waited", lagAfter))
 		}
 	}
 }
@@ -309,11 +362,14 @@ func (f *Feed) publishRound(ctx context.Context, t touched, end eventstore.Curso
 			continue
 		}
 		data, err := f.mine(ctx, v)
-		if err != nil {
-			return err
+		if err == nil {
+			err = f.send(key, end, data)
 		}
-		if err := f.send(key, end, data); err != nil {
-			return err
+		if err != nil {
+			// One volunteer's view must not hold up everyone's board: their
+			// connections start again from a snapshot.
+			f.cfg.Logger.Warn("a volunteer's live view could not be updated; its connections resync", zap.Error(err))
+			f.cfg.Hub.Resync(key)
 		}
 	}
 	return nil
@@ -325,8 +381,10 @@ func (f *Feed) consistently(ctx context.Context, read func(pgx.Tx) error) error 
 	return pgx.BeginTxFunc(ctx, f.cfg.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, read)
 }
 
-// send publishes data as the delta of view key up to at, unless it is a
-// volunteer's view and unchanged.
+// send publishes data as the delta of view key up to at. A volunteer's
+// view is sent whenever an event touches it, changed or not: comparing
+// with what was sent before would need the last payload kept, stale while
+// they were away and holding what they were told.
 func (f *Feed) send(key string, at eventstore.Cursor, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -334,10 +392,6 @@ func (f *Feed) send(key string, at eventstore.Cursor, data any) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	mine := len(key) > len(minePrefix) && key[:len(minePrefix)] == minePrefix
-	if mine && string(f.sent[key]) == string(raw) {
-		return nil
-	}
 	prev, ok := f.last[key]
 	if !ok {
 		prev = f.cfg.Start
@@ -355,11 +409,12 @@ func (f *Feed) send(key string, at eventstore.Cursor, data any) error {
 	if err != nil {
 		return fmt.Errorf("encode the %s delta: %w", key, err)
 	}
-	f.cfg.Hub.PublishDelta(key, prev, at, msg)
-	f.last[key] = at
-	if mine {
-		f.sent[key] = raw
+	keep := ringSize
+	if strings.HasPrefix(key, minePrefix) {
+		keep = mineRingSize
 	}
+	f.cfg.Hub.PublishDelta(key, prev, at, msg, keep)
+	f.last[key] = at
 	return nil
 }
 

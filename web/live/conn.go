@@ -19,7 +19,7 @@ import (
 type conn struct {
 	client Client
 	ws     *websocket.Conn
-	send   chan *websocket.PreparedMessage // never closed: senders need no care
+	send   chan outgoing // never closed: senders need no care
 	done   chan struct{}                   // closed by end
 
 	// view is the key of the view followed, "" for none. While syncing
@@ -35,6 +35,23 @@ type conn struct {
 	once   sync.Once
 	code   int // close code the writer sends once done is closed; 0 for none
 	reason string
+}
+
+// outgoing is a message queued for a connection, and its size.
+type outgoing struct {
+	pm   *websocket.PreparedMessage
+	size int
+}
+
+// slowLink is the slowest link a client may have and still receive a
+// large message (a snapshot, a batch of missed deltas): 32 KiB/s, a weak
+// 3G signal in a courthouse basement.
+const slowLink = 32 << 10
+
+// writeDeadline is how long writing a message of size bytes may take:
+// the write timeout, plus what a slow link needs for a large message.
+func (h *Hub) writeDeadline(size int) time.Duration {
+	return h.writeTimeout + time.Duration(size)*time.Second/slowLink
 }
 
 // end asks the writer to send a close frame with code and reason (none
@@ -62,7 +79,7 @@ func (h *Hub) writeLoop(c *conn) {
 		case <-c.done:
 			h.closeSocket(c)
 			return
-		case pm := <-c.send:
+		case out := <-c.send:
 			// Ending wins over queued messages: a revoked session gets
 			// nothing more once CloseSessions has returned.
 			select {
@@ -71,8 +88,8 @@ func (h *Hub) writeLoop(c *conn) {
 				return
 			default:
 			}
-			_ = c.ws.SetWriteDeadline(time.Now().Add(h.writeTimeout))
-			if err := c.ws.WritePreparedMessage(pm); err != nil {
+			_ = c.ws.SetWriteDeadline(time.Now().Add(h.writeDeadline(out.size)))
+			if err := c.ws.WritePreparedMessage(out.pm); err != nil {
 				h.drop(c, "write_failed")
 				h.closeSocket(c)
 				return

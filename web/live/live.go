@@ -91,12 +91,15 @@ type Options struct {
 	SendQueue int
 	// ReadLimit is the largest message a client may send, in bytes; 4 KiB.
 	ReadLimit int64
-	// Revalidate reports whether a session is still valid: nil if it is,
-	// an error if it has expired, been revoked or cannot be confirmed. The
-	// hub calls it for every connected session each RevalidateEvery and
-	// closes that session's connections with 4001 on any error, failing
-	// closed. Nil disables revalidation.
-	Revalidate func(ctx context.Context, sessionID uuid.UUID) error
+	// Revalidate reports whether a session is still valid, and its
+	// account's role now: an error if it has expired, been revoked or
+	// cannot be confirmed; role "" when the role is not known. The hub
+	// calls it for every connected session each RevalidateEvery and closes
+	// with 4001 that session's connections on any error (failing closed),
+	// and those opened under another role than the one reported: a role
+	// changed on another server reaches this one's connections within
+	// RevalidateEvery. Nil disables revalidation.
+	Revalidate func(ctx context.Context, sessionID uuid.UUID) (role string, err error)
 	// RevalidateEvery is how often sessions are revalidated; 1 minute.
 	RevalidateEvery time.Duration
 }
@@ -116,7 +119,7 @@ type Hub struct {
 	pongWait        time.Duration
 	sendQueue       int
 	readLimit       int64
-	revalidate      func(ctx context.Context, sessionID uuid.UUID) error
+	revalidate      func(ctx context.Context, sessionID uuid.UUID) (string, error)
 	revalidateEvery time.Duration
 	stop            chan struct{} // closed by Shutdown; stops revalidation
 
@@ -232,13 +235,13 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request, c Client, view string
 	cn := &conn{
 		client:  c,
 		ws:      ws,
-		send:    make(chan *websocket.PreparedMessage, h.sendQueue),
+		send:    make(chan outgoing, h.sendQueue),
 		done:    make(chan struct{}),
 		view:    view,
 		syncing: view != "",
 	}
 	// Queued before the connection is registered, so hello comes first.
-	cn.send <- hello
+	cn.send <- outgoing{pm: hello}
 
 	h.mu.Lock()
 	if h.closed {
@@ -312,7 +315,7 @@ func (h *Hub) Publish(msg []byte, to func(Client) bool) {
 			continue
 		}
 		select {
-		case c.send <- pm:
+		case c.send <- outgoing{pm: pm, size: len(msg)}:
 		default:
 			h.forget(c)
 			slow = append(slow, c)
@@ -485,15 +488,21 @@ func (h *Hub) revalidateLoop() {
 		}
 		for _, id := range h.sessions() {
 			cctx, ccancel := context.WithTimeout(ctx, min(revalidateTimeout, h.revalidateEvery))
-			err := h.revalidate(cctx, id)
+			role, err := h.revalidate(cctx, id)
 			ccancel()
 			if ctx.Err() != nil {
 				return // shutting down: Shutdown closes with 1001 instead
 			}
-			if err != nil {
+			switch {
+			case err != nil:
 				// The error is not logged: it may name the session, and the
 				// session store reports its own failures.
 				h.closeWhere(func(c Client) bool { return c.SessionID == id }, "revalidation_failed")
+			case role != "":
+				// Connections authorized under a role the account no longer
+				// has (what they follow depends on it) reconnect under the
+				// new one.
+				h.closeWhere(func(c Client) bool { return c.SessionID == id && c.Role != role }, "role_changed")
 			}
 		}
 	}

@@ -396,22 +396,31 @@ func TestRevalidationFailureClosesTheSession(t *testing.T) {
 		mu      sync.Mutex
 		revoked = map[uuid.UUID]bool{}
 		checked = map[uuid.UUID]int{}
+		demoted = uuid.New()
 	)
 	hub, addr := newHub(t, live.Options{
 		RevalidateEvery: 10 * time.Millisecond,
-		Revalidate: func(ctx context.Context, id uuid.UUID) error {
+		Revalidate: func(ctx context.Context, id uuid.UUID) (string, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			checked[id]++
 			if revoked[id] {
-				return errors.New("session revoked")
+				return "", errors.New("session revoked")
 			}
-			return nil
+			if id == demoted {
+				return "volunteer", nil
+			}
+			return "", nil
 		},
 	})
 	expiring, staying := newClient("volunteer"), newClient("volunteer")
 	wsExpiring := connect(t, addr, expiring)
 	wsStaying := connect(t, addr, staying)
+	// A dispatcher demoted on another server: their connection, opened as
+	// a dispatcher, is closed at the next revalidation.
+	demotedClient := newClient("dispatcher")
+	demotedClient.SessionID = demoted
+	expectClose(t, connect(t, addr, demotedClient), 4001, "session ended: sign in again")
 	waitFor(t, "both sessions to be revalidated", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -591,7 +600,7 @@ func readInBackground(ws *websocket.Conn) <-chan readResult {
 }
 
 func TestShutdownClosesEveryConnectionAndRefusesNewOnes(t *testing.T) {
-	hub, addr := newHub(t, live.Options{Revalidate: func(context.Context, uuid.UUID) error { return nil }})
+	hub, addr := newHub(t, live.Options{Revalidate: func(context.Context, uuid.UUID) (string, error) { return "", nil }})
 	var conns []*websocket.Conn
 	for range 3 {
 		conns = append(conns, connect(t, addr, newClient("volunteer")))

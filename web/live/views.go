@@ -45,9 +45,6 @@ const (
 )
 
 const (
-	// ringSize is how many deltas of each view are kept for clients that
-	// reconnect: at 50 commands a second, about 20 seconds' worth.
-	ringSize = 1024
 	// pendingLimit is how many deltas may arrive for a connection while
 	// its first sync runs; more closes it with closeResync.
 	pendingLimit = 1024
@@ -83,9 +80,11 @@ func before(a, b eventstore.Cursor) bool {
 	return a.TxID < b.TxID || (a.TxID == b.TxID && a.Position < b.Position)
 }
 
-// covers tells whether the deltas after p are all in the ring.
+// covers tells whether the deltas after p are all in the ring. A p past
+// the last delta is not covered: a position from the future (a restored
+// database, a forged value) would otherwise silence every delta up to it.
 func (v *viewState) covers(p eventstore.Cursor) bool {
-	return v.hasBase && !before(p, v.base)
+	return v.hasBase && !before(p, v.base) && len(v.ring) > 0 && !before(v.ring[len(v.ring)-1].at, p)
 }
 
 // since returns the ring's deltas after p, oldest first.
@@ -105,15 +104,25 @@ func (h *Hub) Watching(key string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	v := h.views[key]
-	return v != nil && (len(v.conns) > 0 || time.Since(v.unwatched) < viewRetention)
+	if v == nil {
+		return false
+	}
+	if len(v.conns) == 0 && time.Since(v.unwatched) >= viewRetention {
+		// Forgotten in the same step as the answer: the deltas the caller
+		// now skips can never be resumed from.
+		delete(h.views, key)
+		return false
+	}
+	return true
 }
 
 // PublishDelta sends a view's delta, the JSON message msg covering the log
-// after prev up to at, to the view's connections, and keeps it for
-// clients that reconnect. msg is encoded once for all of them. Deltas of a
+// after prev up to at, to the view's connections, and keeps the view's
+// last keep deltas for clients that reconnect. msg is encoded once for all
+// of them. Deltas of a
 // view must be published in order, each one's prev the last one's at.
 // A connection whose queue is full is closed with closeResync.
-func (h *Hub) PublishDelta(key string, prev, at eventstore.Cursor, msg []byte) {
+func (h *Hub) PublishDelta(key string, prev, at eventstore.Cursor, msg []byte, keep int) {
 	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg)
 	if err != nil {
 		h.logger.Error("prepare message", zap.Error(err))
@@ -131,8 +140,11 @@ func (h *Hub) PublishDelta(key string, prev, at eventstore.Cursor, msg []byte) {
 		v.base, v.hasBase = prev, true
 	}
 	v.ring = append(v.ring, d)
-	if len(v.ring) > ringSize {
-		v.ring = append(v.ring[:0:0], v.ring[len(v.ring)-ringSize:]...)
+	if keep < 1 {
+		keep = 1
+	}
+	if len(v.ring) > keep {
+		v.ring = append(v.ring[:0:0], v.ring[len(v.ring)-keep:]...)
 		v.base = v.ring[0].prev
 	}
 	for c := range v.conns {
@@ -148,7 +160,7 @@ func (h *Hub) PublishDelta(key string, prev, at eventstore.Cursor, msg []byte) {
 			continue
 		}
 		select {
-		case c.send <- pm:
+		case c.send <- outgoing{pm: pm, size: len(msg)}:
 			c.floor = at
 		default:
 			slow = append(slow, c)
@@ -164,6 +176,26 @@ func (h *Hub) PublishDelta(key string, prev, at eventstore.Cursor, msg []byte) {
 	}
 	if len(slow) > 0 {
 		h.logger.Debug("connections closed", zap.String("reason", "send_queue_full"), zap.Int("closed", len(slow)))
+	}
+}
+
+// Resync closes with 4002 every connection following view key and forgets
+// its deltas: its clients reconnect and start from a snapshot. For a view
+// whose delta could not be computed.
+func (h *Hub) Resync(key string) {
+	h.mu.Lock()
+	v := h.views[key]
+	delete(h.views, key)
+	var ended []*conn
+	if v != nil {
+		for c := range v.conns {
+			delete(h.conns, c)
+			ended = append(ended, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range ended {
+		c.end(closeResync, reasonResync)
 	}
 }
 
@@ -202,7 +234,11 @@ func (h *Hub) ServeView(w http.ResponseWriter, r *http.Request, c Client, view V
 	if !ok {
 		return
 	}
-	go h.syncView(cn, view)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.syncView(cn, view)
+	}()
 }
 
 // syncMsg tells the client its view is in sync, and how it got there.
@@ -295,7 +331,7 @@ func (h *Hub) goLive(c *conn, snapshot []byte, missed []*delta, done syncMsg, at
 		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, m)
 		if err == nil {
 			select {
-			case c.send <- pm:
+			case c.send <- outgoing{pm: pm, size: len(m)}:
 				continue
 			default:
 			}

@@ -44,7 +44,7 @@ func (c *counter) publish() {
 	prev := c.at
 	c.n++
 	c.at = pos(c.n)
-	c.hub.PublishDelta("count", prev, c.at, fmt.Appendf(nil, `{"type":"delta","view":"count","prev":%q,"position":%q,"n":%d}`, prev, c.at, c.n))
+	c.hub.PublishDelta("count", prev, c.at, fmt.Appendf(nil, `{"type":"delta","view":"count","prev":%q,"position":%q,"n":%d}`, prev, c.at, c.n), 1024)
 }
 
 func (c *counter) snapshot(context.Context) ([]byte, eventstore.Cursor, error) {
@@ -341,7 +341,7 @@ func TestAViewClientThatStopsReadingIsDroppedWhileFiftyOthersReceiveEveryDelta(t
 		prev := view.at
 		view.n, view.at = i, pos(i)
 		view.mu.Unlock()
-		view.hub.PublishDelta("count", prev, pos(i), append(fmt.Appendf(nil, `{"n":%06d,"type":"delta","view":"count","prev":%q,"position":%q`, i, prev, pos(i)), pad...))
+		view.hub.PublishDelta("count", prev, pos(i), append(fmt.Appendf(nil, `{"n":%06d,"type":"delta","view":"count","prev":%q,"position":%q`, i, prev, pos(i)), pad...), 1024)
 		for j, ch := range received {
 			if got, ok := <-ch; !ok || got != i {
 				t.Fatalf("client %d of the 50 got delta %d (connection open: %v), want %d", j, got, ok, i)
@@ -364,5 +364,39 @@ func TestAViewClientThatStopsReadingIsDroppedWhileFiftyOthersReceiveEveryDelta(t
 			}
 			break
 		}
+	}
+}
+
+func TestAPositionFromTheFutureGetsASnapshotNotSilence(t *testing.T) {
+	view, addr := newViewHub(t, live.Options{})
+	for range 3 {
+		view.publish()
+	}
+	// A restored database, or a forged value: resuming "after" a position
+	// the view never reached would otherwise skip every delta up to it.
+	f := follow(t, addr, pos(500).String())
+	f.last = pos(500)
+	f.sync()
+	if f.mode != "snapshot" || f.last != pos(3) {
+		t.Fatalf("resuming from the future: %s at %s, want a snapshot at %s", f.mode, f.last, pos(3))
+	}
+	view.publish()
+	f.until(4)
+}
+
+func TestResyncSendsAViewsClientsBackToASnapshot(t *testing.T) {
+	view, addr := newViewHub(t, live.Options{})
+	view.publish()
+	f := follow(t, addr, "")
+	f.sync()
+	view.hub.Resync("count")
+	_ = f.ws.SetReadDeadline(time.Now().Add(wait))
+	_, _, err := f.ws.ReadMessage()
+	checkClose(t, err, 4002, "resync: reconnect with your last position")
+	again := follow(t, addr, f.last.String())
+	again.last = f.last
+	again.sync()
+	if again.mode != "snapshot" {
+		t.Fatalf("after a resync: %s, want a snapshot (the view's deltas were forgotten)", again.mode)
 	}
 }

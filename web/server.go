@@ -28,6 +28,7 @@ import (
 	"github.com/presente-dispatch/presente/infra/idempotency"
 	"github.com/presente-dispatch/presente/infra/privacy"
 	"github.com/presente-dispatch/presente/web/feed"
+	"github.com/presente-dispatch/presente/web/ui"
 	"github.com/presente-dispatch/presente/web/live"
 )
 
@@ -148,6 +149,13 @@ func NewServer(cfg Config) (*Server, error) {
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, s.guard(rt))
 	}
+	app, err := ui.New()
+	if err != nil {
+		return nil, fmt.Errorf("web app: %w", err)
+	}
+	mux.HandleFunc("GET /{$}", app.ServePage)
+	mux.HandleFunc("GET /join", app.ServePage)
+	mux.HandleFunc("GET /assets/", app.ServeAsset)
 	mux.HandleFunc("/", s.handleNotFound)
 	s.handler = s.observe(s.secureHeaders(mux))
 	return s, nil

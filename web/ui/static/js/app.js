@@ -1,0 +1,117 @@
+// Presente's web app: signs the user in, then routes by the URL's
+// fragment to the screens of their role.
+import { h, replace } from './dom.js';
+import * as i18n from './i18n.js';
+import { t } from './i18n.js';
+import { get, call, ApiError } from './api.js';
+import { signInScreen } from './views/signin.js';
+import { boardScreen } from './views/board.js';
+import { intakeScreen } from './views/intake.js';
+import { requestScreen } from './views/request.js';
+
+const main = () => document.getElementById('main');
+
+// The signed-in user ({user_id, role, email}) and the organization's
+// settings, once known.
+export const session = { who: null, settings: null };
+
+const STAFF = ['coordinator', 'dispatcher'];
+
+// Screens by route; each takes (main element, params) and may return a
+// function that stops it (closing its live view) when the route changes.
+const routes = [
+  { path: /^#\/board$/, roles: STAFF, screen: boardScreen },
+  { path: /^#\/intake$/, roles: STAFF, screen: intakeScreen },
+  { path: /^#\/requests\/([0-9a-f-]{36})$/, roles: STAFF, screen: requestScreen },
+];
+
+function home(role) {
+  return STAFF.includes(role) ? '#/board' : '#/board';
+}
+
+let stop = null;
+
+async function route() {
+  if (stop) { stop(); stop = null; }
+  const el = main();
+  if (!session.who) { signInScreen(el, onSignedIn); return; }
+  const hash = location.hash || home(session.who.role);
+  for (const r of routes) {
+    const m = hash.match(r.path);
+    if (!m) continue;
+    if (!r.roles.includes(session.who.role)) break;
+    stop = (await r.screen(el, m.slice(1))) || null;
+    el.focus({ preventScroll: true });
+    return;
+  }
+  if (hash !== home(session.who.role)) { location.hash = home(session.who.role); return; }
+  replace(el, h('p', { class: 'notice' }, t('app.no_screen')));
+}
+
+async function onSignedIn() {
+  await loadSession();
+  header();
+  if (!location.hash) location.hash = home(session.who.role);
+  else route();
+}
+
+async function loadSession() {
+  try {
+    session.who = await get('/api/v1/session');
+    session.settings = await get('/api/v1/settings');
+    i18n.setZone(session.settings.time_zone);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 401) throw err;
+    session.who = null;
+  }
+}
+
+// header draws the top bar: the product, the screens of the role, the
+// language and signing out.
+export function header() {
+  const top = document.getElementById('top');
+  const lang = h('select', { id: 'language', 'aria-label': t('app.language'), onchange: async (e) => {
+    await i18n.load(e.target.value, true);
+    translatePage();
+    header();
+    route();
+  } }, Object.entries(i18n.LANGUAGES).map(([code, name]) => h('option', { value: code, selected: code === i18n.language() }, name)));
+  const nav = [];
+  if (session.who && STAFF.includes(session.who.role)) {
+    nav.push(h('a', { href: '#/board' }, t('nav.board')), h('a', { href: '#/intake', accesskey: 'n' }, t('nav.intake')));
+  }
+  replace(top,
+    h('span', { class: 'brand' }, 'Presente'),
+    h('nav', { 'aria-label': t('nav.label') }, nav),
+    h('span', { class: 'spacer' }),
+    h('label', { class: 'lang' }, lang),
+    session.who ? h('button', { type: 'button', class: 'link', onclick: signOut }, t('app.sign_out')) : null);
+}
+
+async function signOut() {
+  try { await call('DELETE', '/api/v1/session'); } catch { /* signed out anyway */ }
+  session.who = null;
+  header();
+  location.hash = '';
+  route();
+}
+
+// translatePage translates the parts of index.html outside the screens.
+function translatePage() {
+  const skip = document.querySelector('.skip');
+  if (skip) skip.textContent = t('app.skip');
+  document.title = t('app.title');
+}
+
+async function boot() {
+  await i18n.load(i18n.chosen());
+  translatePage();
+  await loadSession();
+  header();
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+boot().catch((err) => {
+  replace(main(), h('p', { class: 'error', role: 'alert' }, t('app.failed'), ' ', String(err.message || err)));
+});

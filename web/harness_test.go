@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -58,6 +59,7 @@ type env struct {
 	accounts *accounts.Service
 	hub      *live.Hub
 	feed     *feed.Feed
+	listener net.Listener // set before the server when opts.browser
 	throttle *testclock.Clock
 	users    map[account.Role]*user
 }
@@ -77,6 +79,10 @@ type envOptions struct {
 	edit   func(*Config)
 	// noUsers skips creating and signing in the four test users.
 	noUsers bool
+	// browser serves on a loopback address known before the server is
+	// built, which is then the public URL and an allowed origin, as a
+	// browser opening the app needs.
+	browser bool
 }
 
 // testConfig wires real components over a fresh database.
@@ -117,7 +123,11 @@ func testConfig(t testing.TB, e *env, opts envOptions) Config {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	e.hub = live.New(live.Options{Logger: logger, AllowedOrigins: []string{"http://presente.test"},
+	public := &url.URL{Scheme: "http", Host: "presente.test"}
+	if e.listener != nil {
+		public = &url.URL{Scheme: "http", Host: e.listener.Addr().String()}
+	}
+	e.hub = live.New(live.Options{Logger: logger, AllowedOrigins: []string{Origin(public)},
 		Revalidate: func(ctx context.Context, id uuid.UUID) (string, error) {
 			role, err := e.accounts.Revalidate(ctx, id)
 			return string(role), err
@@ -138,7 +148,7 @@ func testConfig(t testing.TB, e *env, opts envOptions) Config {
 		Feed:        e.feed,
 		Idempotency: idempotency.New(e.pool, master, idempotency.Options{}),
 		Hub:         e.hub,
-		PublicURL:   &url.URL{Scheme: "http", Host: "presente.test"},
+		PublicURL:   public,
 		Throttle:    ThrottleOptions{Clock: e.throttle.Now},
 	}
 }
@@ -147,6 +157,13 @@ func testConfig(t testing.TB, e *env, opts envOptions) Config {
 func newEnv(t testing.TB, opts envOptions) *env {
 	t.Helper()
 	e := &env{t: t, users: map[account.Role]*user{}}
+	if opts.browser {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.listener = ln
+	}
 	cfg := testConfig(t, e, opts)
 	if opts.edit != nil {
 		opts.edit(&cfg)
@@ -156,9 +173,15 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		t.Fatal(err)
 	}
 	e.server = s
-	if opts.tls {
+	switch {
+	case opts.tls:
 		e.ts = httptest.NewTLSServer(s)
-	} else {
+	case e.listener != nil:
+		e.ts = httptest.NewUnstartedServer(s)
+		e.ts.Listener.Close()
+		e.ts.Listener = e.listener
+		e.ts.Start()
+	default:
 		e.ts = httptest.NewServer(s)
 	}
 	t.Cleanup(e.ts.Close)

@@ -8,6 +8,7 @@ import { signInScreen } from './views/signin.js';
 import { boardScreen } from './views/board.js';
 import { intakeScreen } from './views/intake.js';
 import { requestScreen } from './views/request.js';
+import { myWork, openShifts, trainings, profile } from './views/volunteer.js';
 
 const main = () => document.getElementById('main');
 
@@ -23,10 +24,14 @@ const routes = [
   { path: /^#\/board$/, roles: STAFF, screen: boardScreen },
   { path: /^#\/intake$/, roles: STAFF, screen: intakeScreen },
   { path: /^#\/requests\/([0-9a-f-]{36})$/, roles: STAFF, screen: requestScreen },
+  { path: /^#\/me$/, roles: ['volunteer'], screen: myWork },
+  { path: /^#\/shifts$/, roles: ['volunteer'], screen: openShifts },
+  { path: /^#\/trainings$/, roles: ['volunteer'], screen: trainings },
+  { path: /^#\/profile$/, roles: ['volunteer'], screen: profile },
 ];
 
 function home(role) {
-  return STAFF.includes(role) ? '#/board' : '#/board';
+  return role === 'volunteer' ? '#/me' : '#/board';
 }
 
 let stop = null;
@@ -40,7 +45,7 @@ async function route() {
     const m = hash.match(r.path);
     if (!m) continue;
     if (!r.roles.includes(session.who.role)) break;
-    stop = (await r.screen(el, m.slice(1))) || null;
+    stop = (await r.screen(el, m.slice(1), session.who.user_id, session.who.email)) || null;
     el.focus({ preventScroll: true });
     return;
   }
@@ -51,8 +56,18 @@ async function route() {
 async function onSignedIn() {
   await loadSession();
   header();
-  if (!location.hash) location.hash = home(session.who.role);
+  const to = await landing();
+  if (location.hash !== to) location.hash = to;
   else route();
+}
+
+// landing is where a user starts: their role's home, or the registration
+// form for a volunteer who joined through an invitation and has no record.
+async function landing() {
+  if (session.who.role === 'volunteer') {
+    try { await get(`/api/v1/volunteers/${session.who.user_id}`); } catch (err) { if (err.status === 404) return '#/profile'; }
+  }
+  return location.hash || home(session.who.role);
 }
 
 async function loadSession() {
@@ -79,6 +94,10 @@ export function header() {
   const nav = [];
   if (session.who && STAFF.includes(session.who.role)) {
     nav.push(h('a', { href: '#/board' }, t('nav.board')), h('a', { href: '#/intake', accesskey: 'n' }, t('nav.intake')));
+  }
+  if (session.who && session.who.role === 'volunteer') {
+    nav.push(h('a', { href: '#/me' }, t('nav.me')), h('a', { href: '#/shifts' }, t('nav.shifts')),
+      h('a', { href: '#/trainings' }, t('nav.trainings')), h('a', { href: '#/profile' }, t('nav.profile')));
   }
   replace(top,
     h('span', { class: 'brand' }, 'Presente'),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +46,34 @@ type Projector interface {
 	// tx into the tables named by t. The runner commits it together with
 	// the checkpoint, or neither.
 	Apply(ctx context.Context, tx pgx.Tx, t Names, batch []eventstore.Recorded) error
+}
+
+// A LateIndexer is a Projector whose Apply does not rely on some of its
+// indexes: they serve readers only. A rebuild creates those after it has
+// applied the log, which is faster than maintaining them row by row; live
+// tables are created with every statement of DDL.
+type LateIndexer interface {
+	Projector
+	// LateDDL returns the statements of DDL(t), as DDL returns them, that
+	// may run once the tables are loaded: CREATE INDEX statements that no
+	// statement of Apply needs.
+	LateDDL(t Names) []string
+}
+
+// lateDDL returns p's late statements, checking that each is one of DDL:
+// a rebuild must end with the tables the live ones would have.
+func lateDDL(p Projector, t Names) ([]string, error) {
+	li, ok := p.(LateIndexer)
+	if !ok {
+		return nil, nil
+	}
+	late, all := li.LateDDL(t), p.DDL(t)
+	for _, stmt := range late {
+		if !slices.Contains(all, stmt) {
+			return nil, fmt.Errorf("projections: projector %s: late statement %q is not one of its DDL", p.Name(), stmt)
+		}
+	}
+	return late, nil
 }
 
 // Names maps the base name of each table a projector owns to the name it
@@ -149,6 +178,14 @@ func (t twin) inner(n Names) Names {
 }
 
 func (t twin) DDL(n Names) []string { return t.p.DDL(t.inner(n)) }
+
+// LateDDL is p's, if p is a LateIndexer.
+func (t twin) LateDDL(n Names) []string {
+	if li, ok := t.p.(LateIndexer); ok {
+		return li.LateDDL(t.inner(n))
+	}
+	return nil
+}
 
 func (t twin) Apply(ctx context.Context, tx pgx.Tx, n Names, batch []eventstore.Recorded) error {
 	return t.p.Apply(ctx, tx, t.inner(n), batch)

@@ -72,26 +72,50 @@ func (r *Runner) rebuild(ctx context.Context, pr *projection) (err error) {
 			r.dropTables(context.WithoutCancel(ctx), p, fresh)
 		}
 	}()
-	if err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error { return createTables(ctx, tx, p, fresh) }); err != nil {
+	late, err := lateDDL(p, fresh)
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if err := createTables(ctx, tx, p, fresh, late...); err != nil {
+			return err
+		}
+		return setLogged(ctx, tx, p, fresh, false)
+	})
+	if err != nil {
 		return fmt.Errorf("rebuild projection %s: %w", p.Name(), err)
 	}
 	var cursor eventstore.Cursor
-	limit := r.batch * 10
-	for {
-		batch, err := r.read(ctx, cursor, limit)
-		if err != nil {
-			return fmt.Errorf("rebuild projection %s: %w", p.Name(), err)
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	for next := range r.readAhead(readCtx, r.batch*10) {
+		if next.err != nil {
+			return fmt.Errorf("rebuild projection %s: %w", p.Name(), next.err)
 		}
-		if len(batch) == 0 {
-			break
-		}
+		batch := next.batch
 		if err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error { return p.Apply(ctx, tx, fresh, batch) }); err != nil {
 			return fmt.Errorf("rebuild projection %s: apply events from position %d: %w", p.Name(), batch[0].Position, err)
 		}
 		cursor = batch[len(batch)-1].Cursor()
-		if len(batch) < limit {
-			break
+	}
+	if err := readCtx.Err(); err != nil { // ended before the log did
+		return fmt.Errorf("rebuild projection %s: %w", p.Name(), err)
+	}
+	// Logged again before the late indexes, since SET LOGGED rewrites the
+	// table and every index it has.
+	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if err := setLogged(ctx, tx, p, fresh, true); err != nil {
+			return err
 		}
+		for _, stmt := range late {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("create indexes: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild projection %s: %w", p.Name(), err)
 	}
 	var swapped swapCursors
 	for attempt := 1; ; attempt++ {
@@ -108,6 +132,60 @@ func (r *Runner) rebuild(ctx context.Context, pr *projection) (err error) {
 	// live one, which of them was wrong.
 	r.logger.Info("projection rebuilt", zap.String("projection", p.Name()), zap.Stringer("read_to", cursor),
 		zap.Stringer("live_checkpoint", swapped.live), zap.Stringer("checkpoint", swapped.set))
+	return nil
+}
+
+// readBatch is a batch of the log read ahead of a rebuild, or why it
+// could not be read.
+type readBatch struct {
+	batch []eventstore.Recorded
+	err   error
+}
+
+// readAhead reads the whole log from its start in batches of limit, one
+// batch ahead of the caller, so that reading the next batch overlaps
+// applying this one; the channel is closed after the last batch (which may
+// carry an error) or when ctx ends. The caller cancels ctx if it stops
+// early.
+func (r *Runner) readAhead(ctx context.Context, limit int) <-chan readBatch {
+	out := make(chan readBatch, 1)
+	go func() {
+		defer close(out)
+		var cursor eventstore.Cursor
+		for {
+			batch, err := r.read(ctx, cursor, limit)
+			if err == nil && len(batch) == 0 {
+				return
+			}
+			select {
+			case out <- readBatch{batch: batch, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(batch) < limit {
+				return
+			}
+			cursor = batch[len(batch)-1].Cursor()
+		}
+	}()
+	return out
+}
+
+// setLogged makes the rebuild's tables logged or unlogged. A rebuild fills
+// them unlogged: what it writes, row by row and change by change, is not
+// written to the WAL too, and a crash meanwhile only loses a rebuild that
+// must start again anyway. Setting them logged afterwards writes each
+// table to the WAL once, as it ends up, before it is swapped in.
+func setLogged(ctx context.Context, tx pgx.Tx, p Projector, t Names, logged bool) error {
+	to := "UNLOGGED"
+	if logged {
+		to = "LOGGED"
+	}
+	for _, base := range sortedTables(p) {
+		if _, err := tx.Exec(ctx, `ALTER TABLE `+t.Table(base)+` SET `+to); err != nil {
+			return fmt.Errorf("set %s: %w", strings.ToLower(to), err)
+		}
+	}
 	return nil
 }
 

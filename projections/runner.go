@@ -335,14 +335,18 @@ VALUES ($1, $2, '0', 0, now())`, p.Name(), p.Version())
 	return c, found, version, nil
 }
 
-// createTables drops whatever holds the names and creates the tables anew.
-func createTables(ctx context.Context, tx pgx.Tx, p Projector, t Names) error {
+// createTables drops whatever holds the names and creates the tables anew,
+// running every statement of DDL but those in later.
+func createTables(ctx context.Context, tx pgx.Tx, p Projector, t Names, later ...string) error {
 	for _, base := range p.Tables() {
 		if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+t.Table(base)); err != nil {
 			return err
 		}
 	}
 	for _, stmt := range p.DDL(t) {
+		if slices.Contains(later, stmt) {
+			continue
+		}
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("create tables: %w", err)
 		}

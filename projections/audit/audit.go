@@ -40,7 +40,7 @@ func (Projector) Tables() []string { return []string{table} }
 
 // DDL implements projections.Projector.
 func (Projector) DDL(t projections.Names) []string {
-	return []string{`CREATE TABLE ` + t.Table(table) + ` (
+	return append([]string{`CREATE TABLE ` + t.Table(table) + ` (
     position       bigint PRIMARY KEY,
     tx_id          xid8 NOT NULL,
     recorded_at    timestamptz NOT NULL,
@@ -50,7 +50,16 @@ func (Projector) DDL(t projections.Names) []string {
     stream_version bigint NOT NULL,
     event_type     text NOT NULL,
     correlation_id uuid NOT NULL
-)`,
+)`},
+		indexes(t)...)
+}
+
+// LateDDL implements projections.LateIndexer: Apply only appends, so a
+// rebuild indexes the log once it has copied it.
+func (Projector) LateDDL(t projections.Names) []string { return indexes(t) }
+
+func indexes(t projections.Names) []string {
+	return []string{
 		`CREATE INDEX ON ` + t.Table(table) + ` (recorded_at)`,
 		`CREATE INDEX ON ` + t.Table(table) + ` (actor, recorded_at)`,
 		`CREATE INDEX ON ` + t.Table(table) + ` (tx_id, position)`,

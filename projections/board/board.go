@@ -80,7 +80,7 @@ func (Projector) DDL(t projections.Names) []string {
     closed              boolean NOT NULL DEFAULT false,
     cancelled           boolean NOT NULL DEFAULT false
 )`,
-		`CREATE INDEX ON ` + t.Table(requests) + ` (status, received_at)`,
+		statusIndex(t),
 		`CREATE TABLE ` + t.Table(assignments) + ` (
     assignment_id uuid PRIMARY KEY,
     request_id    uuid NOT NULL,
@@ -118,16 +118,49 @@ func (Projector) DDL(t projections.Names) []string {
 	}
 }
 
-// Apply implements projections.Projector.
+// LateDDL implements projections.LateIndexer: the index by status serves
+// readers, and would otherwise be written at every change of status. The
+// indexes by request and by volunteer are not late: Apply derives status
+// from a request's assignments and forgets a volunteer's commitments.
+func (Projector) LateDDL(t projections.Names) []string { return []string{statusIndex(t)} }
+
+func statusIndex(t projections.Names) string {
+	return `CREATE INDEX ON ` + t.Table(requests) + ` (status, received_at)`
+}
+
+// Apply implements projections.Projector. A request's status is derived
+// once per batch, after its last event in the batch, rather than after
+// each: it is a function of the flags and assignments the batch leaves,
+// so the rows are the same, with one statement per request instead of one
+// per event.
 func (Projector) Apply(ctx context.Context, tx pgx.Tx, t projections.Names, batch []eventstore.Recorded) error {
 	b := &pgx.Batch{}
+	var (
+		touched []uuid.UUID
+		at      = map[uuid.UUID]time.Time{} // recorded time of each request's last event
+	)
 	for _, r := range batch {
-		queue(b, t, r)
+		if !queue(b, t, r) || r.StreamType != request.StreamType {
+			continue
+		}
+		if _, seen := at[r.StreamID]; !seen {
+			touched = append(touched, r.StreamID)
+		}
+		at[r.StreamID] = r.RecordedAt
+	}
+	if len(touched) > 0 {
+		times := make([]time.Time, len(touched))
+		for i, id := range touched {
+			times[i] = at[id]
+		}
+		b.Queue(fmt.Sprintf(statusSQL, t.Table(requests), t.Table(assignments)), touched, times)
 	}
 	return tx.SendBatch(ctx, b).Close()
 }
 
-func queue(b *pgx.Batch, t projections.Names, r eventstore.Recorded) {
+// queue queues the statements an event calls for and tells whether it
+// calls for any.
+func queue(b *pgx.Batch, t projections.Names, r eventstore.Recorded) bool {
 	req, asg, vol, cert, com := t.Table(requests), t.Table(assignments), t.Table(volunteers), t.Table(certifications), t.Table(commitments)
 	switch e := r.Event.(type) {
 	case request.ReceivedEvent:
@@ -194,18 +227,15 @@ ON CONFLICT (commitment_id) DO UPDATE SET kind = excluded.kind, ref = excluded.r
 		for _, table := range []string{com, cert, vol} {
 			b.Queue(`DELETE FROM `+table+` WHERE volunteer_id = $1`, e.SubjectID)
 		}
-		return
 	default:
-		return
+		return false
 	}
-	if r.StreamType == request.StreamType {
-		b.Queue(fmt.Sprintf(statusSQL, req, asg), r.StreamID, r.RecordedAt)
-	}
+	return true
 }
 
-// statusSQL sets a request's status from its flags and assignments, as
-// request.State.Status does.
-const statusSQL = `UPDATE %[1]s r SET updated_at = $2, status = CASE
+// statusSQL sets the status of requests ($1) from their flags and
+// assignments, as request.State.Status does, and their update times ($2).
+const statusSQL = `UPDATE %[1]s r SET updated_at = v.at, status = CASE
     WHEN r.cancelled THEN 'cancelled'
     WHEN r.closed THEN 'closed'
     WHEN r.resolved THEN 'resolved'
@@ -213,7 +243,8 @@ const statusSQL = `UPDATE %[1]s r SET updated_at = $2, status = CASE
     WHEN EXISTS (SELECT 1 FROM %[2]s a WHERE a.request_id = r.request_id AND a.status NOT IN ('declined', 'withdrawn')) THEN 'assigned'
     WHEN r.triaged THEN 'triaged'
     ELSE 'received' END
-WHERE r.request_id = $1`
+FROM unnest($1::uuid[], $2::timestamptz[]) AS v(request_id, at)
+WHERE r.request_id = v.request_id`
 
 func strs(s []string) []string {
 	if s == nil {

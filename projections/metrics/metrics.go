@@ -76,7 +76,7 @@ func (Projector) Tables() []string { return []string{requests, assignments, shif
 
 // DDL implements projections.Projector.
 func (Projector) DDL(t projections.Names) []string {
-	return []string{
+	ddl := []string{
 		`CREATE TABLE ` + t.Table(requests) + ` (
     request_id        uuid PRIMARY KEY,
     kind              text NOT NULL,
@@ -91,7 +91,6 @@ func (Projector) DDL(t projections.Names) []string {
     cancelled_at      timestamptz,
     reopened_at       timestamptz
 )`,
-		`CREATE INDEX ON ` + t.Table(requests) + ` (received_at)`,
 		`CREATE TABLE ` + t.Table(assignments) + ` (
     assignment_id uuid PRIMARY KEY,
     request_id    uuid NOT NULL,
@@ -101,7 +100,6 @@ func (Projector) DDL(t projections.Names) []string {
     arrived_at    timestamptz,
     done_at       timestamptz
 )`,
-		`CREATE INDEX ON ` + t.Table(assignments) + ` (arrived_at) WHERE done_at IS NOT NULL`,
 		`CREATE TABLE ` + t.Table(shifts) + ` (
     shift_id       uuid NOT NULL,
     volunteer_id   uuid NOT NULL,
@@ -110,12 +108,24 @@ func (Projector) DDL(t projections.Names) []string {
     minutes        integer,
     PRIMARY KEY (shift_id, volunteer_id)
 )`,
-		`CREATE INDEX ON ` + t.Table(shifts) + ` (checked_in_at) WHERE minutes IS NOT NULL`,
 		// One row at most: the organization's time zone, once set.
 		`CREATE TABLE ` + t.Table(settings) + ` (
     one       boolean PRIMARY KEY DEFAULT true CHECK (one),
     time_zone text NOT NULL
 )`,
+	}
+	return append(ddl, indexes(t)...)
+}
+
+// LateDDL implements projections.LateIndexer: Apply writes by primary
+// key only; the indexes on times serve the reports.
+func (Projector) LateDDL(t projections.Names) []string { return indexes(t) }
+
+func indexes(t projections.Names) []string {
+	return []string{
+		`CREATE INDEX ON ` + t.Table(requests) + ` (received_at)`,
+		`CREATE INDEX ON ` + t.Table(assignments) + ` (arrived_at) WHERE done_at IS NOT NULL`,
+		`CREATE INDEX ON ` + t.Table(shifts) + ` (checked_in_at) WHERE minutes IS NOT NULL`,
 	}
 }
 

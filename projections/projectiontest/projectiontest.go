@@ -41,10 +41,12 @@ var Monday = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
 // Env is one test's world: its own database, log and dispatch service.
 type Env struct {
-	Pool    *pgxpool.Pool
-	Store   *eventstore.Store
-	Service *dispatch.Service
-	Clock   *testclock.Clock
+	Pool  *pgxpool.Pool
+	Store *eventstore.Store
+	// Registry holds every event type Presente stores.
+	Registry *eventstore.Registry
+	Service  *dispatch.Service
+	Clock    *testclock.Clock
 	// Meta is the metadata commands are recorded with: a dispatcher.
 	Meta eventstore.Metadata
 }
@@ -52,7 +54,27 @@ type Env struct {
 // New returns a fresh Env for tb.
 func New(tb testing.TB) *Env {
 	tb.Helper()
-	pool := pgtest.NewPool(tb)
+	return Open(tb, pgtest.NewPool(tb))
+}
+
+// Registry returns a registry of every event type Presente stores.
+func Registry(tb testing.TB) *eventstore.Registry {
+	tb.Helper()
+	registry := eventstore.NewRegistry()
+	for _, e := range slices.Concat(privacy.Events, account.Events, invitation.Events, retention.Events, volunteer.Events,
+		shift.Events, request.Events, training.Events, organization.Events) {
+		if err := registry.Register(e); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return registry
+}
+
+// Open returns an Env over pool, a migrated database that may already hold
+// a log, with a new master key: events it writes can be revealed, events
+// already there only read sealed.
+func Open(tb testing.TB, pool *pgxpool.Pool) *Env {
+	tb.Helper()
 	master, err := keyring.ParseMasterKey(keyring.GenerateMasterKey())
 	if err != nil {
 		tb.Fatal(err)
@@ -61,20 +83,14 @@ func New(tb testing.TB) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	registry := eventstore.NewRegistry()
-	for _, e := range slices.Concat(privacy.Events, account.Events, invitation.Events, retention.Events, volunteer.Events,
-		shift.Events, request.Events, training.Events, organization.Events) {
-		if err := registry.Register(e); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	registry := Registry(tb)
 	store, err := eventstore.New(pool, registry, eventstore.Options{Keys: keys})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(store.Close)
 	clock := testclock.New(Monday)
-	return &Env{Pool: pool, Store: store, Service: dispatch.New(store, dispatch.Options{Clock: clock.Now}), Clock: clock,
+	return &Env{Pool: pool, Store: store, Registry: registry, Service: dispatch.New(store, dispatch.Options{Clock: clock.Now}), Clock: clock,
 		Meta: eventstore.Metadata{Actor: "user:" + uuid.NewString()}}
 }
 

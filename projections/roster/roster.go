@@ -60,7 +60,15 @@ func (Projector) DDL(t projections.Names) []string {
     expires_at    timestamptz,
     session_id    uuid,
     PRIMARY KEY (volunteer_id, certification)
-)`, `CREATE INDEX ON ` + t.Table(certifications) + ` (expires_at)`}
+)`, expiryIndex(t)}
+}
+
+// LateDDL implements projections.LateIndexer: the expiry index serves
+// readers only.
+func (Projector) LateDDL(t projections.Names) []string { return []string{expiryIndex(t)} }
+
+func expiryIndex(t projections.Names) string {
+	return `CREATE INDEX ON ` + t.Table(certifications) + ` (expires_at)`
 }
 
 // Apply implements projections.Projector.

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -84,6 +86,7 @@ type tracker struct {
 
 	mu     sync.RWMutex
 	deltas map[string]*deltaRec // by position, until finalized
+	shown  map[uuid.UUID]int    // the latest stage of each request a delta showed
 
 	cmu        sync.Mutex
 	cmds       map[uuid.UUID][]*command
@@ -109,7 +112,24 @@ type deliveryCounts struct {
 }
 
 func newTracker(h *harness, n int) *tracker {
-	return &tracker{n: n, h: h, deltas: map[string]*deltaRec{}, cmds: map[uuid.UUID][]*command{}}
+	return &tracker{n: n, h: h, deltas: map[string]*deltaRec{}, shown: map[uuid.UUID]int{}, cmds: map[uuid.UUID][]*command{}}
+}
+
+// waiting counts the acknowledged commands no delta has shown yet.
+func (t *tracker) waiting() int {
+	t.cmu.Lock()
+	defer t.cmu.Unlock()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := 0
+	for id, list := range t.cmds {
+		for _, c := range list {
+			if t.shown[id] < c.stage {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // seen records that client read the delta at position. It runs on every
@@ -130,6 +150,9 @@ func (t *tracker) seen(client int, position, raw []byte, at int64) {
 				t.h.errs.add("board delta not decodable")
 			}
 			d.reqs = reqs
+			for _, rs := range reqs {
+				t.shown[rs.id] = max(t.shown[rs.id], rs.stage)
+			}
 			t.deltas[string(position)] = d
 		}
 		t.mu.Unlock()
@@ -318,6 +341,10 @@ type latencyResult struct {
 	Baseline      summary `json:"baseline_ping"`
 	Answers       summary `json:"command_answer"`
 	deliveryCounts
+	// ServerCPU and LoadCPU are the cores the server (from its /metrics)
+	// and this generator (getrusage) kept busy while commands were sent.
+	ServerCPU   float64          `json:"server_cpu_cores"`
+	LoadCPU     float64          `json:"generator_cpu_cores"`
 	Gaps        int64            `json:"gaps"`
 	Duplicates  int64            `json:"duplicates"`
 	Reconnects  int64            `json:"reconnects"`
@@ -338,6 +365,7 @@ func (r *latencyResult) print(w io.Writer) {
 	if r.Baseline.P99 > 0 {
 		fmt.Fprintf(w, "  p99 ratio delta / baseline: %.1f×\n", r.Delta.P99/r.Baseline.P99)
 	}
+	fmt.Fprintf(w, "CPU while sending: server %.2f cores, generator %.2f cores (of the machine's %d)\n", r.ServerCPU, r.LoadCPU, runtime.NumCPU())
 	fmt.Fprintf(w, "LIVE.md rule: %d gaps, %d duplicates; %d reconnects, %d resyncs by snapshot; %d baseline pings skipped\n",
 		r.Gaps, r.Duplicates, r.Reconnects, r.Resnapshots, r.PingSkipped)
 	printErrors(w, r.Errors)
@@ -409,6 +437,10 @@ func boardLatency(ctx context.Context, h *harness) (result, error) {
 	}()
 
 	l := &load{h: h, tr: tr}
+	cpu0, err := h.cpu(ctx)
+	if err != nil {
+		return nil, err
+	}
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	t0 := time.Now()
 	tr.measureFrom.Store(int64(t0.Add(cfg.Warmup).Sub(h.start)))
@@ -447,11 +479,23 @@ arrivals:
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	h.logf("board-latency: commands done; %s for the last deltas", cfg.Settle)
-	select {
-	case <-time.After(cfg.Settle):
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	cpu1, err := h.cpu(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Wait for the board to show every acknowledged command (a feed that
+	// fell behind shows them late: that is the latency), then for every
+	// client to read the last deltas.
+	drained := time.Now()
+	for n := tr.waiting(); n > 0 && time.Since(drained) < cfg.Drain; n = tr.waiting() {
+		h.logf("board-latency: commands done; %d not on the board yet", n)
+		if err := sleep(ctx, time.Second); err != nil {
+			return nil, err
+		}
+	}
+	h.logf("board-latency: %s for the last deltas to reach every client", cfg.Settle)
+	if err := sleep(ctx, cfg.Settle); err != nil {
+		return nil, err
 	}
 	close(stopMatching)
 	<-matched
@@ -473,5 +517,27 @@ arrivals:
 	tr.pmu.Unlock()
 	tr.cmu.Unlock()
 	res.Bad = tr.bad.Load()
+	wall := cpu1.at.Sub(cpu0.at).Seconds()
+	res.ServerCPU, res.LoadCPU = (cpu1.server-cpu0.server)/wall, (cpu1.self-cpu0.self)/wall
 	return res, nil
+}
+
+// cpuSample is the CPU time the server and this process had used at a
+// moment, in seconds.
+type cpuSample struct {
+	at           time.Time
+	server, self float64
+}
+
+func (h *harness) cpu(ctx context.Context) (cpuSample, error) {
+	m, err := h.serverMetrics(ctx)
+	if err != nil {
+		return cpuSample{}, err
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return cpuSample{}, err
+	}
+	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	return cpuSample{at: time.Now(), server: m["process_cpu_seconds_total"], self: self}, nil
 }

@@ -53,6 +53,10 @@ type config struct {
 	// Settle is how long idle connections sit before memory is read, and
 	// how long after the last command deltas may still arrive.
 	Settle time.Duration `json:"settle"`
+	// Drain bounds the wait, after the last command, for the board to
+	// show every acknowledged one; those it has not shown by then fail
+	// the run.
+	Drain time.Duration `json:"drain"`
 	// GCWait, when set, also waits up to this long for the server's next
 	// garbage collection and reads its memory again after it.
 	GCWait time.Duration `json:"gc_wait"`
@@ -105,7 +109,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.Email, "email", "dispatcher@demo.example.org", "account to sign in as (a dispatcher or coordinator); password from PRESENTE_LOAD_PASSWORD")
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 32, "handshakes and first syncs in flight at once")
 	fs.DurationVar(&cfg.Settle, "settle", 3*time.Second, "quiet time before memory is read, and after the last command")
-	fs.DurationVar(&cfg.GCWait, "gc-wait", 0, "idle-memory: also wait up to this long for the server's next GC and read memory after it (the runtime forces one every 2 minutes)")
+	fs.DurationVar(&cfg.Drain, "drain", time.Minute, "board-latency: how long, after the last command, the board may take to show every acknowledged one")
+	fs.DurationVar(&cfg.GCWait, "gc-wait", 0, "idle-memory: also wait up to this long for the server's next GC before the first reading, after each endpoint's connections opened and after they closed, and read memory after it (the runtime forces one every 2 minutes)")
 	fs.StringVar(&endpoints, "endpoints", "board,live", "idle-memory: endpoints to open, in order: board (/api/v1/live/board), live (/api/v1/live)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {

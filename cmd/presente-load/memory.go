@@ -65,9 +65,9 @@ func kb(b float64) string { return fmt.Sprintf("%6.1f KB", b/1024) }
 
 func (r *memoryResult) print(w io.Writer) {
 	fmt.Fprintln(w, "idle-memory: the server's memory per idle connection, (after - before) / connections")
-	fmt.Fprintf(w, "  %-6s %-20s %7s %8s %10s %10s %10s %12s %11s\n", "", "path", "conns", "open s", "RSS", "heap inuse", "stack", "heap+stack", "goroutines")
+	fmt.Fprintf(w, "  %-8s %-20s %7s %8s %10s %10s %10s %12s %11s\n", "", "path", "conns", "open s", "RSS", "heap inuse", "stack", "heap+stack", "goroutines")
 	row := func(name string, p memoryPhase, c perConn) {
-		fmt.Fprintf(w, "  %-6s %-20s %7d %8.1f %10s %10s %10s %12s %11.2f\n", name, p.Path, p.Connections, p.OpenSecs,
+		fmt.Fprintf(w, "  %-8s %-20s %7d %8.1f %10s %10s %10s %12s %11.2f\n", name, p.Path, p.Connections, p.OpenSecs,
 			kb(c.RSS), kb(c.HeapInuse), kb(c.StackInuse), kb(c.HeapInuse+c.StackInuse), c.Goroutines)
 	}
 	for i, p := range r.Phases {
@@ -114,6 +114,12 @@ func idleMemory(ctx context.Context, h *harness) (result, error) {
 		return nil, err
 	}
 	before := figures(m)
+	if cfg.GCWait > 0 {
+		h.logf("waiting up to %s for the server's next GC, to start from its live heap", cfg.GCWait)
+		if gc, ok := h.awaitGC(ctx, before.GCs, cfg.GCWait); ok {
+			before = gc
+		}
+	}
 	res := &memoryResult{}
 	var stats liveStats
 	for _, ep := range cfg.Endpoints {
@@ -197,6 +203,11 @@ func (h *harness) awaitIdle(ctx context.Context, goroutines float64, closed int)
 		}
 		f := figures(m)
 		if f.Goroutines <= goroutines+float64(closed)/100+10 || time.Now().After(deadline) {
+			if h.cfg.GCWait > 0 {
+				if gc, ok := h.awaitGC(ctx, f.GCs, h.cfg.GCWait); ok {
+					return gc, nil
+				}
+			}
 			return f, nil
 		}
 		if err := sleep(ctx, 500*time.Millisecond); err != nil {

@@ -115,48 +115,66 @@ const (
 	mineRingSize = 8
 )
 
+// queueLimit bounds the events received but not yet published: beyond
+// it the receiving goroutine stops taking messages, which holds the relay
+// back (backpressure) rather than growing without bound.
+const queueLimit = 8192
+
 // Consume publishes deltas for the events of msgs, in order, until msgs
-// closes or ctx ends. Each message is acknowledged once decoded; events
-// that arrive while a round is published are covered together by the
-// next round.
+// closes or ctx ends. A goroutine takes and acknowledges each message as
+// it arrives (the local pub/sub hands over the next only after the ack),
+// so events that arrive while a round is published queue up and are
+// covered together by the next round, up to batchLimit at a time.
 func (f *Feed) Consume(ctx context.Context, msgs <-chan *message.Message) {
-	var batch []eventstore.Recorded
-	take := func(m *message.Message) {
-		rec, err := bus.Decode(f.cfg.Registry, m)
-		m.Ack()
-		if err != nil {
-			// An event this build cannot read: the read models will fail
-			// on it too and say so on /readyz; the feed goes on.
-			f.cfg.Logger.Error("decode a relayed event", zap.Error(err))
-			return
-		}
-		batch = append(batch, rec)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m, ok := <-msgs:
-			if !ok {
+	queue := make(chan eventstore.Recorded, queueLimit)
+	go func() {
+		defer close(queue)
+		for {
+			select {
+			case <-ctx.Done():
 				return
+			case m, ok := <-msgs:
+				if !ok {
+					return
+				}
+				rec, err := bus.Decode(f.cfg.Registry, m)
+				m.Ack()
+				if err != nil {
+					// An event this build cannot read: the read models will
+					// fail on it too and say so on /readyz; the feed goes on.
+					f.cfg.Logger.Error("decode a relayed event", zap.Error(err))
+					continue
+				}
+				select {
+				case queue <- rec:
+				case <-ctx.Done():
+					return
+				}
 			}
-			take(m)
 		}
+	}()
+	batch := make([]eventstore.Recorded, 0, batchLimit)
+	for {
+		rec, ok := <-queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], rec)
 	drain:
 		for len(batch) < batchLimit {
 			select {
-			case m, ok := <-msgs:
+			case rec, ok := <-queue:
 				if !ok {
 					break drain
 				}
-				take(m)
+				batch = append(batch, rec)
 			default:
 				break drain
 			}
 		}
-		if len(batch) > 0 {
-			f.publish(ctx, batch)
-			batch = batch[:0]
+		f.publish(ctx, batch)
+		if ctx.Err() != nil {
+			return
 		}
 	}
 }

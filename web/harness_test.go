@@ -39,7 +39,10 @@ import (
 	"github.com/presente-dispatch/presente/infra/testclock"
 	"github.com/presente-dispatch/presente/projections"
 	"github.com/presente-dispatch/presente/projections/board"
+	"github.com/presente-dispatch/presente/projections/metrics"
+	"github.com/presente-dispatch/presente/projections/roster"
 	"github.com/presente-dispatch/presente/projections/shiftboard"
+	"github.com/presente-dispatch/presente/projections/timeline"
 	"github.com/presente-dispatch/presente/web/feed"
 	"github.com/presente-dispatch/presente/web/live"
 )
@@ -150,6 +153,10 @@ func testConfig(t testing.TB, e *env, opts envOptions) Config {
 		Hub:         e.hub,
 		PublicURL:   public,
 		Throttle:    ThrottleOptions{Clock: e.throttle.Now},
+		ReadModels:  e.pool,
+		Verify: func(ctx context.Context) (eventstore.VerifyReport, error) {
+			return e.store.Verify(ctx, nil)
+		},
 	}
 }
 
@@ -307,6 +314,18 @@ func startFeed(t testing.TB, pool *pgxpool.Pool, store *eventstore.Store, regist
 	}
 	runnerDone := runner.Start(ctx)
 	go bus.OnCommit(ctx, store, nil, runner.Wake)
+	// The reports' read models follow in a runner of their own, so the
+	// live views never wait for them.
+	reports, err := projections.New(pool, store.ReadAllSealed, []projections.Projector{timeline.New(), metrics.New(), roster.New()},
+		projections.Options{PollInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reports.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reportsDone := reports.Start(ctx)
+	go bus.OnCommit(ctx, store, nil, reports.Wake)
 	f, feedDone, err := feed.Start(ctx, feed.Config{Hub: hub, Pool: pool, Registry: registry, ReadModels: runner,
 		Assignments: d.AssignmentsOf}, store, nil)
 	if err != nil {
@@ -316,6 +335,7 @@ func startFeed(t testing.TB, pool *pgxpool.Pool, store *eventstore.Store, regist
 		cancel()
 		<-feedDone
 		<-runnerDone
+		<-reportsDone
 	})
 	return f
 }

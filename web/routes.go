@@ -202,6 +202,7 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/requests", permission: Roles(staff...), handler: s.handleListRequests},
 		{pattern: "GET /api/v1/requests/{id}", permission: Roles(staff...), handler: s.handleGetRequest},
 		{pattern: "POST /api/v1/requests/{id}/{action}", permission: Roles(staff...), handler: s.handleRequestAction},
+		{pattern: "GET /api/v1/requests/{id}/timeline", permission: Roles(staff...), handler: s.handleTimeline},
 		{pattern: "GET /api/v1/requests/{id}/matches", permission: Roles(staff...), handler: s.handleMatches},
 		{pattern: "POST /api/v1/requests/{id}/assignments", permission: Roles(staff...), handler: s.handleOffer},
 		{pattern: "POST /api/v1/requests/{id}/assignments/{assignment}/status",
@@ -218,6 +219,12 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/sessions/{id}/enrollments/{volunteer}", permission: Roles(coordinator).OrSelf("volunteer"), handler: s.handleEnroll},
 		{pattern: "POST /api/v1/sessions/{id}/enrollments/{volunteer}/withdraw", permission: Roles(coordinator).OrSelf("volunteer"), handler: s.handleUnenroll},
 		{pattern: "POST /api/v1/sessions/{id}/attendance/{volunteer}", permission: Roles(coordinator), handler: s.handleAttendance},
+
+		{pattern: "GET /api/v1/reports/response-times", permission: Roles(coordinator), handler: s.handleResponseTimes},
+		{pattern: "GET /api/v1/reports/volunteer-hours", permission: Roles(coordinator), handler: s.handleVolunteerHours},
+		{pattern: "GET /api/v1/reports/coverage", permission: Roles(coordinator), handler: s.handleCoverage},
+		{pattern: "GET /api/v1/reports/expiring", permission: Roles(coordinator), handler: s.handleExpiring},
+		{pattern: "GET /api/v1/audit/verification", permission: Roles(coordinator), handler: s.handleVerification},
 
 		{pattern: "GET /api/v1/settings", permission: SignedIn, handler: s.handleGetSettings},
 		{pattern: "POST /api/v1/settings/time-zone", permission: Roles(admin), handler: s.handleSetTimeZone},

@@ -27,9 +27,10 @@ import (
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/infra/idempotency"
 	"github.com/presente-dispatch/presente/infra/privacy"
+	"github.com/presente-dispatch/presente/projections"
 	"github.com/presente-dispatch/presente/web/feed"
-	"github.com/presente-dispatch/presente/web/ui"
 	"github.com/presente-dispatch/presente/web/live"
+	"github.com/presente-dispatch/presente/web/ui"
 )
 
 // Check is one readiness condition, such as "the database answers".
@@ -80,6 +81,13 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Throttle bounds failed sign-ins.
 	Throttle ThrottleOptions
+	// ReadModels is the database holding the read models (the
+	// projections schema), for the coordinators' reports; without it
+	// they answer 503.
+	ReadModels projections.Querier
+	// Verify walks the log's hash chains (eventstore.Store.Verify without
+	// anchors), for the audit-chain status; without it that answers 503.
+	Verify func(ctx context.Context) (eventstore.VerifyReport, error)
 }
 
 // Server routes Presente's HTTP requests.
@@ -101,6 +109,9 @@ type Server struct {
 	trustedProxies []netip.Prefix
 	throttle       *throttle
 	csrf           *http.CrossOriginProtection
+	readModels     projections.Querier
+	verify         func(context.Context) (eventstore.VerifyReport, error)
+	verification   verification
 }
 
 // NewServer builds the handler tree. It fails when a route declares no
@@ -108,7 +119,8 @@ type Server struct {
 func NewServer(cfg Config) (*Server, error) {
 	s := &Server{logger: cfg.Logger, checks: cfg.Checks, timeout: cfg.CheckTimeout,
 		accounts: cfg.Accounts, forget: cfg.Forget, retention: cfg.Retention, dispatch: cfg.Dispatch, idempotency: cfg.Idempotency, hub: cfg.Hub, feed: cfg.Feed,
-		publicURL: cfg.PublicURL, trustedProxies: cfg.TrustedProxies, throttle: newThrottle(cfg.Throttle)}
+		publicURL: cfg.PublicURL, trustedProxies: cfg.TrustedProxies, throttle: newThrottle(cfg.Throttle),
+		readModels: cfg.ReadModels, verify: cfg.Verify}
 	if s.logger == nil {
 		s.logger = zap.NewNop()
 	}

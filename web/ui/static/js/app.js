@@ -9,6 +9,8 @@ import { boardScreen } from './views/board.js';
 import { intakeScreen } from './views/intake.js';
 import { requestScreen } from './views/request.js';
 import { myWork, openShifts, trainings, profile } from './views/volunteer.js';
+import { timelineScreen, dashboardScreen, coverageScreen, expiringScreen, auditScreen, forgetScreen } from './views/coordinator.js';
+import { accountsScreen, invitationsScreen } from './views/admin.js';
 
 const main = () => document.getElementById('main');
 
@@ -17,6 +19,8 @@ const main = () => document.getElementById('main');
 export const session = { who: null, settings: null };
 
 const STAFF = ['coordinator', 'dispatcher'];
+const COORDINATOR = ['coordinator'];
+const ADMIN = ['admin'];
 
 // Screens by route; each takes (main element, params) and may return a
 // function that stops it (closing its live view) when the route changes.
@@ -24,6 +28,14 @@ const routes = [
   { path: /^#\/board$/, roles: STAFF, screen: boardScreen },
   { path: /^#\/intake$/, roles: STAFF, screen: intakeScreen },
   { path: /^#\/requests\/([0-9a-f-]{36})$/, roles: STAFF, screen: requestScreen },
+  { path: /^#\/requests\/([0-9a-f-]{36})\/timeline$/, roles: STAFF, screen: timelineScreen },
+  { path: /^#\/reports$/, roles: COORDINATOR, screen: dashboardScreen },
+  { path: /^#\/coverage$/, roles: COORDINATOR, screen: coverageScreen },
+  { path: /^#\/expiring$/, roles: COORDINATOR, screen: expiringScreen },
+  { path: /^#\/audit$/, roles: COORDINATOR, screen: auditScreen },
+  { path: /^#\/forget$/, roles: COORDINATOR, screen: forgetScreen },
+  { path: /^#\/accounts$/, roles: ADMIN, screen: accountsScreen },
+  { path: /^#\/invitations$/, roles: ['admin', 'coordinator'], screen: invitationsScreen },
   { path: /^#\/me$/, roles: ['volunteer'], screen: myWork },
   { path: /^#\/shifts$/, roles: ['volunteer'], screen: openShifts },
   { path: /^#\/trainings$/, roles: ['volunteer'], screen: trainings },
@@ -31,7 +43,7 @@ const routes = [
 ];
 
 function home(role) {
-  return role === 'volunteer' ? '#/me' : '#/board';
+  return { volunteer: '#/me', admin: '#/accounts' }[role] || '#/board';
 }
 
 let stop = null;
@@ -45,7 +57,7 @@ async function route() {
     const m = hash.match(r.path);
     if (!m) continue;
     if (!r.roles.includes(session.who.role)) break;
-    stop = (await r.screen(el, m.slice(1), session.who.user_id, session.who.email)) || null;
+    stop = (await r.screen(el, m.slice(1), session.who.user_id, session.who.email, session.who.role)) || null;
     el.focus({ preventScroll: true });
     return;
   }
@@ -94,6 +106,14 @@ export function header() {
   const nav = [];
   if (session.who && STAFF.includes(session.who.role)) {
     nav.push(h('a', { href: '#/board' }, t('nav.board')), h('a', { href: '#/intake', accesskey: 'n' }, t('nav.intake')));
+  }
+  if (session.who && session.who.role === 'coordinator') {
+    nav.push(h('a', { href: '#/reports' }, t('nav.reports')), h('a', { href: '#/coverage' }, t('nav.coverage')),
+      h('a', { href: '#/expiring' }, t('nav.expiring')), h('a', { href: '#/audit' }, t('nav.audit')),
+      h('a', { href: '#/invitations' }, t('nav.invitations')), h('a', { href: '#/forget' }, t('nav.forget')));
+  }
+  if (session.who && session.who.role === 'admin') {
+    nav.push(h('a', { href: '#/accounts' }, t('nav.accounts')), h('a', { href: '#/invitations' }, t('nav.invitations')));
   }
   if (session.who && session.who.role === 'volunteer') {
     nav.push(h('a', { href: '#/me' }, t('nav.me')), h('a', { href: '#/shifts' }, t('nav.shifts')),

@@ -14,7 +14,8 @@ export async function requestScreen(el, [id]) {
   const base = `/api/v1/requests/${id}`;
   const message = h('p', { class: 'error', role: 'alert' });
   const body = h('div');
-  replace(el, h('p', { class: 'back' }, h('a', { href: '#/board' }, '← ', t('nav.board'))), message, body);
+  replace(el, h('p', { class: 'back' }, h('a', { href: '#/board' }, '← ', t('nav.board')), ' · ',
+    h('a', { href: `#/requests/${id}/timeline`, id: 'timeline-link' }, t('request.timeline'))), message, body);
   let names = new Map();
   try {
     const list = await get('/api/v1/volunteers');

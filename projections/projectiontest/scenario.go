@@ -199,10 +199,18 @@ func CheckRebuild(t *testing.T, env *Env, p projections.Projector) {
 	twin := projections.Twin(p, "twin_")
 	// The runner logs each rebuild's cursors: a failure below shows them.
 	r := env.RunnerWith(t, projections.Options{BatchSize: 5, PollInterval: 5 * time.Millisecond, Logger: zaptest.NewLogger(t)}, p, twin)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	running := r.Start(ctx)
-	defer func() { cancel(); <-running }()
+	ctx := context.Background()
+	live, stopLive := context.WithCancel(ctx)
+	running := r.Start(live)
+	stopped := false
+	stopRunner := func() {
+		if !stopped {
+			stopped = true
+			stopLive()
+			<-running
+		}
+	}
+	defer stopRunner()
 	env.MustRun(t)
 	env.CatchUp(t, r)
 
@@ -248,6 +256,12 @@ func CheckRebuild(t *testing.T, env *Env, p projections.Projector) {
 	if reads == 0 {
 		t.Error("the reader never read during the rebuilds")
 	}
+	// Compare at rest: the background runner stopped, and no command of
+	// the stopped traffic still committing (a command whose context was
+	// cancelled can commit a moment later). Otherwise the comparison could
+	// catch one table having applied a late event the other has not yet.
+	stopRunner()
+	quiesce(t, env)
 	env.CatchUp(t, r)
 	compare(t, env, r, p, twin)
 
@@ -255,6 +269,27 @@ func CheckRebuild(t *testing.T, env *Env, p projections.Projector) {
 		t.Fatal(err)
 	}
 	compare(t, env, r, p, twin)
+}
+
+// quiesce waits until no other transaction of the test database holds a
+// transaction id and the log has stopped growing.
+func quiesce(t *testing.T, env *Env) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	last := -1
+	for {
+		busy := env.Count(t, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()`)
+		events := env.Count(t, `SELECT count(*) FROM events`)
+		if busy == 0 && events == last {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the test database never came to rest: %d transactions writing, %d events", busy, events)
+		}
+		last = events
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func compare(t *testing.T, env *Env, r *projections.Runner, p, twin projections.Projector) {

@@ -62,7 +62,23 @@ func appendSome(t *testing.T, env *projectiontest.Env, n int) []eventstore.Recor
 		}
 		out = append(out, recs...)
 	}
-	return out
+	// Wait until the log can return them all: another test's transaction
+	// anywhere on the server holds committed events back for a while, and
+	// a test that expects one batch of all of them must not get a part.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		all, err := env.Store.ReadAll(context.Background(), eventstore.Cursor{}, len(out)+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) >= len(out) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of the %d events appended became readable", len(all), len(out))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func checkpoint(t *testing.T, env *projectiontest.Env, name string) eventstore.Cursor {

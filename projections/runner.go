@@ -399,6 +399,13 @@ func (r *Runner) apply(ctx context.Context, pr *projection, from eventstore.Curs
 		applied int
 	)
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		// A read model is rebuilt from the log at will, and its rows and
+		// checkpoint commit together: a crash of PostgreSQL may lose its
+		// last commits, which the runner then applies again. So it need not
+		// wait for the disk, and leaves the disk to the commands that must.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO off`); err != nil {
+			return fmt.Errorf("relax durability of the read model: %w", err)
+		}
 		err := tx.QueryRow(ctx, `SELECT version, tx_id, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, p.Name()).
 			Scan(&version, &stored.TxID, &stored.Position)
 		if err != nil {

@@ -372,7 +372,20 @@ func (r *Runner) applyAll(ctx context.Context, pr *projection) error {
 			return fmt.Errorf("projection %s: %w", pr.p.Name(), err)
 		}
 		if len(batch) == 0 {
-			return nil
+			// Nothing new past where this runner stands: check that the
+			// checkpoint has not moved back behind it (a PostgreSQL crash
+			// losing the last read-model commits, which do not wait for
+			// the disk; an operator's reset), or those events would wait
+			// for the next one.
+			stored, err := r.checkpoint(ctx, pr.p.Name())
+			if err != nil {
+				return fmt.Errorf("projection %s: %w", pr.p.Name(), err)
+			}
+			if !less(stored, from) {
+				return nil
+			}
+			pr.moveTo(stored)
+			continue
 		}
 		if err := r.apply(ctx, pr, from, batch); err != nil {
 			return err

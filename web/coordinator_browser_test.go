@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -132,4 +133,76 @@ func TestACoordinatorForgetsAPersonAfterConfirming(t *testing.T) {
 	tb.run("a bad id", chromedp.SendKeys("#forget-subject", "not-an-id", chromedp.ByID),
 		chromedp.Click(`form button[type="submit"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`p.error[role="alert"]:not(:empty)`, chromedp.ByQuery))
+}
+
+func TestACoordinatorSchedulesShiftsAndTrainingsAndAnAdminManagesAccounts(t *testing.T) {
+	e := newEnv(t, envOptions{browser: true})
+	coordinator, vol := e.users[account.Coordinator], e.users[account.Volunteer]
+	mustStatus(t, e.do(coordinator, "POST", "/api/v1/volunteers", map[string]any{"user_id": vol.id, "name": "Rosa Trainee",
+		"phone": "+1 555 0100", "regions": []string{"East"}}), http.StatusCreated, "register")
+	tb := e.newTab(t, 1280, 900)
+	e.signIn(tb, coordinator, "en")
+
+	// A court watch every week for two weeks, as one series.
+	tb.run("schedule a weekly shift", chromedp.Navigate(e.ts.URL+"/#/schedule"),
+		chromedp.WaitVisible(`//p[text()="No shifts in the next four weeks."]`, chromedp.BySearch),
+		chromedp.SendKeys("#sh-region", "East", chromedp.ByID),
+		chromedp.SendKeys("#sh-languages", "es, ht", chromedp.ByID),
+		chromedp.SetValue("#sh-weeks", "2", chromedp.ByID),
+		chromedp.Click(`form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`//table[contains(@class,"report")]//td[contains(., "court watch")]`, chromedp.BySearch))
+	var shifts struct {
+		Shifts []struct {
+			Role      string   `json:"role"`
+			Languages []string `json:"languages"`
+		} `json:"shifts"`
+	}
+	decode(t, e.do(coordinator, "GET", "/api/v1/shifts?to="+time.Now().Add(30*24*time.Hour).UTC().Format(time.RFC3339), nil).body, &shifts)
+	if len(shifts.Shifts) != 2 || shifts.Shifts[0].Role != "court_watch" || strings.Join(shifts.Shifts[1].Languages, ",") != "es,ht" {
+		t.Errorf("after scheduling two weeks: %+v", shifts)
+	}
+
+	// A course, a session of it, Rosa enrolled, attending and certified.
+	tb.run("add a course and a session", chromedp.Navigate(e.ts.URL+"/#/training"),
+		chromedp.WaitVisible(`//p[text()="No courses yet."]`, chromedp.BySearch), // loaded: typing keeps the focus
+		chromedp.SendKeys("#co-name", "Know your rights", chromedp.ByID),
+		chromedp.SendKeys("#co-cert", "know_your_rights", chromedp.ByID),
+		chromedp.Click(`//button[text()="Add the course"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//table//th[text()="Know your rights"]`, chromedp.BySearch), // laid out: the button no longer moves
+		chromedp.SendKeys("#se-place", "Community hall", chromedp.ByID),
+		chromedp.Click(`//button[text()="Schedule the session"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`select[id^="enroll-"]`, chromedp.ByQuery),
+		chromedp.Click(`//button[text()="Enroll"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//button[text()="Attended, certify"]`, chromedp.BySearch))
+	// Attendance is recorded once the session has started.
+	tb.run("too early", chromedp.Click(`//button[text()="Attended, certify"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@role="alert"][text()="Attendance is recorded once the session has started."]`, chromedp.BySearch))
+	var sessions struct {
+		Sessions []struct {
+			Start time.Time `json:"start"`
+		} `json:"sessions"`
+	}
+	decode(t, e.do(coordinator, "GET", "/api/v1/sessions?to="+time.Now().Add(7*24*time.Hour).UTC().Format(time.RFC3339), nil).body, &sessions)
+	if len(sessions.Sessions) != 1 {
+		t.Fatalf("sessions: %+v", sessions)
+	}
+	e.throttle.Advance(sessions.Sessions[0].Start.Add(time.Hour).Sub(e.throttle.Now()))
+	tb.run("attended", chromedp.Click(`//button[text()="Attended, certify"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@role="status"][contains(., "certification granted")]`, chromedp.BySearch))
+	if r := e.do(coordinator, "GET", "/api/v1/volunteers/"+vol.id.String(), nil); !strings.Contains(r.body, "know_your_rights") {
+		t.Errorf("Rosa after the session: %s, want certified", r.body)
+	}
+
+	// An admin starts on the accounts and changes a role.
+	admin, dispatcher := e.users[account.Admin], e.users[account.Dispatcher]
+	at := e.newTab(t, 1280, 900)
+	e.signIn(at, admin, "es")
+	sel := "#role-" + dispatcher.id.String()
+	at.run("change a role", chromedp.WaitVisible(sel, chromedp.ByID),
+		chromedp.SetValue(sel, "coordinator", chromedp.ByID),
+		chromedp.Click(`//tr[.//select[@id="role-`+dispatcher.id.String()+`"]]//button[text()="Cambiar rol"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@role="status"][contains(., "El rol se cambió")]`, chromedp.BySearch))
+	if r := e.do(admin, "GET", "/api/v1/accounts/"+dispatcher.id.String(), nil); !strings.Contains(r.body, `"role":"coordinator"`) {
+		t.Errorf("the dispatcher after the change: %s", r.body)
+	}
 }

@@ -11,6 +11,7 @@ import { requestScreen } from './views/request.js';
 import { myWork, openShifts, trainings, profile } from './views/volunteer.js';
 import { timelineScreen, dashboardScreen, coverageScreen, expiringScreen, auditScreen, forgetScreen } from './views/coordinator.js';
 import { accountsScreen, invitationsScreen } from './views/admin.js';
+import { shiftsScheduleScreen, trainingScheduleScreen } from './views/schedule.js';
 
 const main = () => document.getElementById('main');
 
@@ -34,6 +35,8 @@ const routes = [
   { path: /^#\/expiring$/, roles: COORDINATOR, screen: expiringScreen },
   { path: /^#\/audit$/, roles: COORDINATOR, screen: auditScreen },
   { path: /^#\/forget$/, roles: COORDINATOR, screen: forgetScreen },
+  { path: /^#\/schedule$/, roles: COORDINATOR, screen: shiftsScheduleScreen },
+  { path: /^#\/training$/, roles: COORDINATOR, screen: trainingScheduleScreen },
   { path: /^#\/accounts$/, roles: ADMIN, screen: accountsScreen },
   { path: /^#\/invitations$/, roles: ['admin', 'coordinator'], screen: invitationsScreen },
   { path: /^#\/me$/, roles: ['volunteer'], screen: myWork },
@@ -108,7 +111,8 @@ export function header() {
     nav.push(h('a', { href: '#/board' }, t('nav.board')), h('a', { href: '#/intake', accesskey: 'n' }, t('nav.intake')));
   }
   if (session.who && session.who.role === 'coordinator') {
-    nav.push(h('a', { href: '#/reports' }, t('nav.reports')), h('a', { href: '#/coverage' }, t('nav.coverage')),
+    nav.push(h('a', { href: '#/schedule' }, t('nav.schedule')), h('a', { href: '#/training' }, t('nav.training')),
+      h('a', { href: '#/reports' }, t('nav.reports')), h('a', { href: '#/coverage' }, t('nav.coverage')),
       h('a', { href: '#/expiring' }, t('nav.expiring')), h('a', { href: '#/audit' }, t('nav.audit')),
       h('a', { href: '#/invitations' }, t('nav.invitations')), h('a', { href: '#/forget' }, t('nav.forget')));
   }

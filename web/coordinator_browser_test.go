@@ -2,6 +2,8 @@ package web
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,6 +15,21 @@ import (
 	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 )
+
+// screenshot saves the page as name.png in the directory named by
+// PRESENTE_SCREENSHOTS, when set (the screenshots the README shows).
+func screenshot(tb *tab, name string) {
+	tb.t.Helper()
+	dir := os.Getenv("PRESENTE_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	var png []byte
+	tb.run("screenshot "+name, chromedp.FullScreenshot(&png, 100))
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
+}
 
 func TestTheCoordinatorsScreensInSpanishShowNoEnglish(t *testing.T) {
 	e := newEnv(t, envOptions{browser: true})
@@ -43,6 +60,7 @@ func TestTheCoordinatorsScreensInSpanishShowNoEnglish(t *testing.T) {
 	tb.run("the request's page", chromedp.Navigate(e.ts.URL+"/#/requests/"+sc.request.String()), chromedp.WaitVisible("#timeline-link", chromedp.ByID),
 		chromedp.Click("#timeline-link", chromedp.ByID), chromedp.WaitVisible("table.report tbody tr", chromedp.ByQuery))
 	text := check("#/requests/"+sc.request.String()+"/timeline", "table.report tbody tr")
+	screenshot(tb, "coordinator-timeline-es")
 	var rows int
 	tb.run("count the steps", chromedp.Evaluate(`document.querySelectorAll('table.report tbody tr').length`, &rows))
 	if rows != 6 {
@@ -59,6 +77,7 @@ func TestTheCoordinatorsScreensInSpanishShowNoEnglish(t *testing.T) {
 
 	// The dashboard: a chart per figure, with the table beside it.
 	text = check("#/reports", "svg.chart")
+	screenshot(tb, "coordinator-dashboard-es")
 	var charts int
 	tb.run("count the charts", chromedp.Evaluate(`document.querySelectorAll('svg.chart[role="img"][aria-label]').length`, &charts))
 	if charts != 3 { // time to assign, to arrival, hours (nothing resolved)
@@ -189,6 +208,7 @@ func TestACoordinatorSchedulesShiftsAndTrainingsAndAnAdminManagesAccounts(t *tes
 	e.throttle.Advance(sessions.Sessions[0].Start.Add(time.Hour).Sub(e.throttle.Now()))
 	tb.run("attended", chromedp.Click(`//button[text()="Attended, certify"]`, chromedp.BySearch),
 		chromedp.WaitVisible(`//p[@role="status"][contains(., "certification granted")]`, chromedp.BySearch))
+	screenshot(tb, "coordinator-training-en")
 	if r := e.do(coordinator, "GET", "/api/v1/volunteers/"+vol.id.String(), nil); !strings.Contains(r.body, "know_your_rights") {
 		t.Errorf("Rosa after the session: %s, want certified", r.body)
 	}
@@ -202,6 +222,7 @@ func TestACoordinatorSchedulesShiftsAndTrainingsAndAnAdminManagesAccounts(t *tes
 		chromedp.SetValue(sel, "coordinator", chromedp.ByID),
 		chromedp.Click(`//tr[.//select[@id="role-`+dispatcher.id.String()+`"]]//button[text()="Cambiar rol"]`, chromedp.BySearch),
 		chromedp.WaitVisible(`//p[@role="status"][contains(., "El rol se cambió")]`, chromedp.BySearch))
+	screenshot(at, "admin-accounts-es")
 	if r := e.do(admin, "GET", "/api/v1/accounts/"+dispatcher.id.String(), nil); !strings.Contains(r.body, `"role":"coordinator"`) {
 		t.Errorf("the dispatcher after the change: %s", r.body)
 	}

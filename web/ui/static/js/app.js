@@ -61,7 +61,7 @@ async function route() {
     if (!m) continue;
     if (!r.roles.includes(session.who.role)) break;
     stop = (await r.screen(el, m.slice(1), session.who.user_id, session.who.email, session.who.role)) || null;
-    el.focus({ preventScroll: true });
+    if (!el.contains(document.activeElement)) el.focus({ preventScroll: true }); // never take the focus from a field being typed in
     return;
   }
   if (hash !== home(session.who.role)) { location.hash = home(session.who.role); return; }

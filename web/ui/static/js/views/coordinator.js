@@ -57,7 +57,7 @@ async function volunteerNames() {
 function eventLabel(e) {
   const k = `event.${e.type}`;
   const name = t(k) === k ? e.type : t(k);
-  if (!e.status) return name;
+  if (!e.status || e.type === 'AssignmentOffered') return name;
   for (const prefix of ['assignment', 'priority', 'verification', 'outcome']) {
     const sk = `${prefix}.${e.status}`;
     if (t(sk) !== sk) return `${name}: ${t(sk)}`;

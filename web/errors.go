@@ -121,6 +121,7 @@ var domainAnswers = []struct {
 	{request.ErrVerificationFinal, http.StatusConflict, "verification_final"},
 	{request.ErrNoVerifierOnSite, http.StatusConflict, "no_verifier_on_site"},
 	{idempotency.ErrMismatch, http.StatusUnprocessableEntity, "idempotency_key_reused"},
+	{errNoReadModels, http.StatusServiceUnavailable, "unavailable"},
 }
 
 // errorStatus maps an error to its HTTP status and client-facing body. It

@@ -31,7 +31,8 @@ import (
 
 // errNoReadModels answers a report when the server was built without the
 // read models' database.
-var errNoReadModels = &Error{Code: "unavailable", Message: "reports are not available on this server: it was started without its read models"}
+// It is answered 503 unavailable (web/errors.go).
+var errNoReadModels = errors.New("reports are not available on this server: it was started without its read models")
 
 // reportsReady fails when the server has no read models to report from.
 func (s *Server) reportsReady() error {

@@ -333,3 +333,14 @@ WHERE position = (SELECT min(position) FROM events) RETURNING stream_id`).Scan(&
 		t.Errorf("after an edit: %s, want a break in stream %s", r.body, stream)
 	}
 }
+
+func TestWithoutItsReadModelsAServerSaysReportsAreUnavailable(t *testing.T) {
+	e := newEnv(t, envOptions{edit: func(c *Config) { c.ReadModels, c.Verify = nil, nil }})
+	coordinator := e.users[account.Coordinator]
+	for _, p := range []string{"/api/v1/reports/coverage", "/api/v1/reports/expiring", "/api/v1/audit/verification",
+		"/api/v1/requests/" + uuid.NewString() + "/timeline"} {
+		if r := e.do(coordinator, "GET", p, nil); r.status != http.StatusServiceUnavailable || r.errorCode() != "unavailable" {
+			t.Errorf("%s without read models: %d %s, want 503 unavailable", p, r.status, r.body)
+		}
+	}
+}

@@ -121,3 +121,39 @@ func TestACommandOnOneServerReachesTheBoardOnAnother(t *testing.T) {
 		}
 	}
 }
+
+// The coordinators' reports read the read models of the running server.
+func TestServeAnswersTheReportsFromItsReadModels(t *testing.T) {
+	env := envOf(map[string]string{"XDG_CONFIG_HOME": t.TempDir(), "DATABASE_URL": pgtest.NewDatabase(t)})
+	cfg, err := parseConfig("serve", []string{"--addr", "127.0.0.1:0", "--env", "development", "--demo"}, env, io.Discard, parseOptions{server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := startServer(context.Background(), cfg, env, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.shutdown(5 * time.Second) //nolint:errcheck // nothing to check here
+	body := fmt.Sprintf(`{"email":"coordinator@demo.example.org","password":%q}`, demoPassword)
+	resp, err := http.Post("http://"+s.Addr()+"/api/v1/session", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 1 {
+		t.Fatalf("sign in: %d", resp.StatusCode)
+	}
+	cookie := resp.Cookies()[0].Name + "=" + resp.Cookies()[0].Value
+	for _, path := range []string{"/api/v1/reports/expiring", "/api/v1/reports/coverage", "/api/v1/audit/verification"} {
+		req, _ := http.NewRequest("GET", "http://"+s.Addr()+path, nil)
+		req.Header.Set("Cookie", cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s on the server = %d, want 200", path, resp.StatusCode)
+		}
+	}
+}

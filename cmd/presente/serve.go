@@ -216,6 +216,10 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 		Idempotency:    idempotent,
 		Hub:            s.hub,
 		Feed:           views,
+		ReadModels:     pool,
+		Verify: func(ctx context.Context) (eventstore.VerifyReport, error) {
+			return s.store.Verify(ctx, nil)
+		},
 		PublicURL:      publicURL,
 		AllowedOrigins: origins,
 		TrustedProxies: cfg.TrustedProxies,

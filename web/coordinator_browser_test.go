@@ -114,8 +114,15 @@ func TestACoordinatorForgetsAPersonAfterConfirming(t *testing.T) {
 	}
 	tb := e.newTab(t, 1280, 900)
 	e.signIn(tb, coordinator, "en")
-	tb.run("ask to forget", chromedp.Navigate(e.ts.URL+"/#/forget"), chromedp.WaitVisible("#forget-subject", chromedp.ByID),
-		chromedp.SendKeys("#forget-subject", req.PersonID.String(), chromedp.ByID),
+	// From the request's page, which fills the person's id in.
+	var filled string
+	tb.run("ask to forget", chromedp.Navigate(e.ts.URL+"/#/requests/"+id), chromedp.WaitVisible("#forget-link", chromedp.ByID),
+		chromedp.Click("#forget-link", chromedp.ByID), chromedp.WaitVisible("#forget-subject", chromedp.ByID),
+		chromedp.Value("#forget-subject", &filled, chromedp.ByID))
+	if filled != req.PersonID.String() {
+		t.Errorf("the forget screen holds %q, want the person's id %s", filled, req.PersonID)
+	}
+	tb.run("ask to forget",
 		chromedp.SetValue("#forget-reason", "asked", chromedp.ByID),
 		chromedp.Click(`form button[type="submit"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`[role="alertdialog"]`, chromedp.ByQuery))

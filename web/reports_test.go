@@ -160,6 +160,16 @@ func TestTheTimelineShowsEveryStepWhoAndWhen(t *testing.T) {
 	if strings.Contains(r.body, "Xochitl") || strings.Contains(r.body, "0199") {
 		t.Errorf("the timeline carries the person's personal data: %s", r.body)
 	}
+	// Once the person served is forgotten, the timeline stays whole.
+	var req struct {
+		PersonID uuid.UUID `json:"person_id"`
+	}
+	decode(t, e.do(e.users[account.Coordinator], "GET", "/api/v1/requests/"+sc.request.String(), nil).body, &req)
+	mustStatus(t, e.do(e.users[account.Coordinator], "POST", "/api/v1/subjects/"+req.PersonID.String()+"/forget", map[string]string{"reason": "asked"}),
+		http.StatusOK, "forget the person")
+	if r := e.do(e.users[account.Coordinator], "GET", path, nil); strings.Count(r.body, `"version"`) != 6 {
+		t.Errorf("the timeline after forgetting the person: %s, want the six steps", r.body)
+	}
 	if r := e.do(e.users[account.Coordinator], "GET", "/api/v1/requests/"+uuid.NewString()+"/timeline", nil); r.status != http.StatusNotFound {
 		t.Errorf("an unknown request's timeline: %d %s, want 404", r.status, r.body)
 	}

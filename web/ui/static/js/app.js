@@ -34,7 +34,7 @@ const routes = [
   { path: /^#\/coverage$/, roles: COORDINATOR, screen: coverageScreen },
   { path: /^#\/expiring$/, roles: COORDINATOR, screen: expiringScreen },
   { path: /^#\/audit$/, roles: COORDINATOR, screen: auditScreen },
-  { path: /^#\/forget$/, roles: COORDINATOR, screen: forgetScreen },
+  { path: /^#\/forget(?:\/([0-9a-f-]{36}))?$/, roles: COORDINATOR, screen: forgetScreen },
   { path: /^#\/schedule$/, roles: COORDINATOR, screen: shiftsScheduleScreen },
   { path: /^#\/training$/, roles: COORDINATOR, screen: trainingScheduleScreen },
   { path: /^#\/accounts$/, roles: ADMIN, screen: accountsScreen },

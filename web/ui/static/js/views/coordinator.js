@@ -284,8 +284,8 @@ const REASONS = ['asked', 'retention', 'legal', 'mistake'];
 
 // forgetScreen destroys a person's data key, after a confirmation that
 // says what cannot be undone.
-export async function forgetScreen(el) {
-  const subject = h('input', { type: 'text', autocomplete: 'off', spellcheck: false });
+export async function forgetScreen(el, [prefill]) {
+  const subject = h('input', { type: 'text', autocomplete: 'off', spellcheck: false, value: prefill || '' });
   const reason = h('select', {}, REASONS.map((r) => h('option', { value: r }, t(`forget.reason.${r}`))));
   const message = h('p', { class: 'error', role: 'alert' });
   const step = h('div', { 'aria-live': 'polite' });

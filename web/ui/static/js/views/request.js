@@ -10,7 +10,7 @@ import { priorityBadge, kindLabel, statusLabel, errorText, certLabel } from './c
 const OUTCOMES = ['accompanied', 'person_released', 'person_detained', 'hearing_postponed', 'no_show', 'verified_no_action', 'other'];
 const DISPATCHER_MOVES = { offered: ['withdrawn'], accepted: ['en_route', 'withdrawn'], en_route: ['arrived', 'withdrawn'], arrived: ['done'] };
 
-export async function requestScreen(el, [id]) {
+export async function requestScreen(el, [id], _me, _email, role) {
   const base = `/api/v1/requests/${id}`;
   const message = h('p', { class: 'error', role: 'alert' });
   const body = h('div');
@@ -47,7 +47,8 @@ export async function requestScreen(el, [id]) {
           h('dt', {}, t('request.meeting_point')), h('dd', {}, r.meeting_point || '—'),
           h('dt', {}, t('request.languages')), h('dd', {}, r.languages.map((l) => l.toUpperCase()).join(', ') || '—'),
           h('dt', {}, t('request.certifications')), h('dd', {}, [...r.certifications, ...r.team_certifications].map(certLabel).join(', ') || '—'),
-          h('dt', {}, t('request.person')), h('dd', {}, [r.person.name, r.person.phone].filter(Boolean).join(' · ') || '—'),
+          h('dt', {}, t('request.person')), h('dd', {}, [r.person.name, r.person.phone].filter(Boolean).join(' · ') || '—',
+            role === 'coordinator' ? [' ', h('a', { href: `#/forget/${r.person_id}`, id: 'forget-link' }, t('request.forget'))] : null),
           h('dt', {}, t('request.notes')), h('dd', { class: 'notes' }, r.notes || '—')),
         actions(r)),
       h('section', { class: 'card' }, h('h2', {}, t('request.team'), ' ', t('board.needs', {

@@ -93,6 +93,9 @@ func TestTheCoordinatorsScreensInSpanishShowNoEnglish(t *testing.T) {
 		t.Errorf("the audit screen: %s", text)
 	}
 	check("#/invitations", "#invite-email")
+	check("#/schedule", "table.report")
+	check("#/training", "#co-name")
+	check("#/forget", "#forget-subject")
 	if foreign := e.foreign(tb); len(foreign) > 0 {
 		t.Errorf("the coordinator's screens asked other origins: %v", foreign)
 	}

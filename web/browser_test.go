@@ -145,6 +145,7 @@ func TestInTheBrowserTheBoardShowsAnotherSessionsRequestLiveAndAfterTheSocketDro
 	tb.run("the board comes back", chromedp.WaitVisible(".conn-live, .conn-resynced", chromedp.ByQuery))
 	took = appears("a request after the drop appears")
 	t.Logf("after the socket dropped, a new request was on the board %s after its command returned", took)
+	screenshot(tb, "board-en")
 	var cards int
 	tb.run("count the cards", chromedp.Evaluate(`document.querySelectorAll('a.card').length`, &cards))
 	if cards != 2 {
@@ -191,6 +192,7 @@ func TestOnAPhoneTwoVolunteersClaimTheLastSlotAtOnceAndOneIsWaitlisted(t *testin
 			chromedp.Text(`li[data-id="`+sh.ShiftID+`"] strong`, &text, chromedp.ByQuery))
 		places[u] = text
 	}
+	screenshot(tabs[beto], "volunteer-shifts-en")
 	got := []string{places[ana], places[beto]}
 	if !(strings.Contains(strings.Join(got, "|"), "You have a slot") && strings.Contains(strings.Join(got, "|"), "number 1 on the waitlist")) {
 		t.Fatalf("after claiming at once: %q; want one slot and one first on the waitlist", got)
@@ -202,6 +204,9 @@ func TestOnAPhoneTwoVolunteersClaimTheLastSlotAtOnceAndOneIsWaitlisted(t *testin
 		tb.run("read my shifts", chromedp.Text(`li[data-id="`+sh.ShiftID+`"]`, &text, chromedp.ByQuery))
 		if !strings.Contains(text, places[u]) {
 			t.Errorf("my shifts shows %q, want the place %q", text, places[u])
+		}
+		if u == ana {
+			screenshot(tb, "volunteer-me-en")
 		}
 		if f := e.foreign(tb); len(f) > 0 {
 			t.Errorf("the page asked other origins: %v", f)
@@ -272,12 +277,15 @@ func TestTheSpanishAppShowsNoEnglish(t *testing.T) {
 		"phone": "+1 555 0100", "regions": []string{"East"}}), http.StatusCreated, "register")
 	id := e.newRequest(dispatcher, "East", 2)
 	english := englishOnly(t)
-	check := func(tb *tab, screen, ready string) {
+	check := func(tb *tab, screen, ready string, shot string) {
 		t.Helper()
 		var text string
 		tb.run(screen, chromedp.Navigate(e.ts.URL+"/"+screen), chromedp.WaitVisible(ready, chromedp.ByQuery),
 			chromedp.Sleep(300*time.Millisecond), // the live views' first sync
 			chromedp.Text("body", &text, chromedp.ByQuery))
+		if shot != "" {
+			screenshot(tb, shot)
+		}
 		for _, s := range english {
 			if regexp.MustCompile(`\b` + regexp.QuoteMeta(s) + `\b`).MatchString(text) {
 				t.Errorf("the Spanish %s screen shows the English %q:\n%s", screen, s, text)
@@ -286,14 +294,14 @@ func TestTheSpanishAppShowsNoEnglish(t *testing.T) {
 	}
 	staff := e.newTab(t, 1280, 900)
 	e.signIn(staff, dispatcher, "es")
-	check(staff, "#/board", ".conn-live")
-	check(staff, "#/intake", "#in-region")
-	check(staff, "#/requests/"+id, "#cand-title")
+	check(staff, "#/board", ".conn-live", "board-es")
+	check(staff, "#/intake", "#in-region", "")
+	check(staff, "#/requests/"+id, "#cand-title", "")
 	phone := e.newTab(t, 375, 667)
 	e.signIn(phone, vol, "es")
-	check(phone, "#/me", "#my-shifts")
-	check(phone, "#/shifts", ".conn")
-	check(phone, "#/trainings", "main h1")
-	check(phone, "#/profile", "#on-call")
+	check(phone, "#/me", "#my-shifts", "volunteer-me-es")
+	check(phone, "#/shifts", ".conn", "volunteer-shifts-es")
+	check(phone, "#/trainings", "main h1", "")
+	check(phone, "#/profile", "#on-call", "")
 	_ = uuid.Nil
 }

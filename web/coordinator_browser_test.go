@@ -78,6 +78,12 @@ func TestTheCoordinatorsScreensInSpanishShowNoEnglish(t *testing.T) {
 	// The dashboard: a chart per figure, with the table beside it.
 	text = check("#/reports", "svg.chart")
 	screenshot(tb, "coordinator-dashboard-es")
+	if os.Getenv("PRESENTE_SCREENSHOTS") != "" {
+		en := e.newTab(t, 1280, 900)
+		e.signIn(en, coordinator, "en")
+		en.run("the dashboard in English", chromedp.Navigate(e.ts.URL+"/#/reports"), chromedp.WaitVisible("svg.chart", chromedp.ByQuery))
+		screenshot(en, "coordinator-dashboard-en")
+	}
 	var charts int
 	tb.run("count the charts", chromedp.Evaluate(`document.querySelectorAll('svg.chart[role="img"][aria-label]').length`, &charts))
 	if charts != 3 { // time to assign, to arrival, hours (nothing resolved)

@@ -1,14 +1,16 @@
 import { h } from '../dom.js';
-import { t } from '../i18n.js';
+import { t, language } from '../i18n.js';
 
 // errorText says what went wrong in the user's language: the API's own
 // message names the rule or field to fix; a known code gets a translated
 // sentence instead.
 export function errorText(err) {
+  // In English the server's own sentence for a field is the most precise.
+  if (err.code === 'invalid_field' && language() === 'en' && err.message) return err.message;
   const known = `error.${err.code}`;
-  const translated = t(known);
+  const translated = t(known, { field: err.field || '' });
   if (translated !== known) return translated;
-  return err.message || t('error.unknown');
+  return language() === 'en' && err.message ? err.message : t('error.unknown');
 }
 
 // field is a labelled form control.

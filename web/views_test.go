@@ -306,7 +306,9 @@ func TestAVolunteersLiveViewsCarryNobodyElsesData(t *testing.T) {
 	}
 	shifts := e.follow(vol, "/api/v1/live/shifts", "")
 	mine := e.follow(vol, "/api/v1/live/mine", "")
-	shifts.until("the other volunteer's claim", func() bool { return shifts.shifts[sh.ShiftID] != nil && shifts.shifts[sh.ShiftID]["open"] == float64(0) })
+	shifts.until("the other volunteer's claim", func() bool {
+		return shifts.shifts[sh.ShiftID] != nil && shifts.shifts[sh.ShiftID]["open"] == float64(0)
+	})
 	// The volunteer joins the waitlist; their own view says so, and the
 	// shift board's count changes; neither names the other volunteer.
 	mustStatus(t, e.do(vol, "POST", "/api/v1/shifts/"+sh.ShiftID+"/claims/"+vol.id.String(), nil), http.StatusOK, "join the waitlist")

@@ -211,12 +211,12 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 		Forget: func(ctx context.Context, subject uuid.UUID, meta eventstore.Metadata) (bool, error) {
 			return privacy.Forget(ctx, pool, s.store, subject, meta)
 		},
-		Retention:      retention,
-		Dispatch:       dispatcher,
-		Idempotency:    idempotent,
-		Hub:            s.hub,
-		Feed:           views,
-		ReadModels:     pool,
+		Retention:   retention,
+		Dispatch:    dispatcher,
+		Idempotency: idempotent,
+		Hub:         s.hub,
+		Feed:        views,
+		ReadModels:  pool,
 		Verify: func(ctx context.Context) (eventstore.VerifyReport, error) {
 			return s.store.Verify(ctx, nil)
 		},

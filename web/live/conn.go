@@ -20,7 +20,7 @@ type conn struct {
 	client Client
 	ws     *websocket.Conn
 	send   chan outgoing // never closed: senders need no care
-	done   chan struct{}                   // closed by end
+	done   chan struct{} // closed by end
 
 	// view is the key of the view followed, "" for none. While syncing
 	// (the hub's mutex guards it and pending), deltas published for the

@@ -15,6 +15,8 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -77,6 +79,29 @@ func New() (*Handler, error) {
 		return nil, err
 	}
 	h.page = h.files["index.html"]
+	// The language menu lists every catalog by its own name for itself:
+	// adding a language is adding its catalog file.
+	names := map[string]string{}
+	for p, a := range h.files {
+		dir, file := path.Split(p)
+		if dir != "i18n/" || path.Ext(file) != ".json" || file == "languages.json" {
+			continue
+		}
+		var catalog map[string]string
+		if err := json.Unmarshal(a.body, &catalog); err != nil {
+			return nil, fmt.Errorf("catalog %s: %w", p, err)
+		}
+		if catalog["language.name"] == "" {
+			return nil, fmt.Errorf("catalog %s: language.name is missing", p)
+		}
+		names[strings.TrimSuffix(file, ".json")] = catalog["language.name"]
+	}
+	list, err := json.Marshal(names)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(list)
+	h.files["i18n/languages.json"] = asset{body: list, contentType: "application/json", etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 	return h, nil
 }
 

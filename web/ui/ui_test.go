@@ -3,6 +3,7 @@ package ui_test
 import (
 	"encoding/json"
 	"io/fs"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -138,5 +139,26 @@ func TestTheAppNeedsNoInlineCodeAndWritesNoHTML(t *testing.T) {
 	})
 	if !slices.Contains(languages(t), "es") {
 		t.Error("the Spanish catalog is missing")
+	}
+}
+
+func TestTheLanguageMenuListsEveryCatalog(t *testing.T) {
+	h, err := ui.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeAsset(rec, httptest.NewRequest("GET", "/assets/i18n/languages.json", nil))
+	var got map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 {
+		t.Fatalf("languages.json = %d %s", rec.Code, rec.Body)
+	}
+	for _, lang := range languages(t) {
+		if got[lang] == "" {
+			t.Errorf("languages.json lacks %s: %v", lang, got)
+		}
+	}
+	if got["es"] != "Español" || got["en"] != "English" {
+		t.Errorf("languages.json = %v, want each language named in itself", got)
 	}
 }

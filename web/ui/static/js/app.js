@@ -147,6 +147,7 @@ function translatePage() {
 }
 
 async function boot() {
+  await i18n.loadLanguages();
   await i18n.load(i18n.chosen());
   translatePage();
   await loadSession();

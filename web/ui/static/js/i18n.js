@@ -1,8 +1,15 @@
 // Messages, dates and numbers in the user's language. Every string the app
 // shows comes from a catalog (i18n/<lang>.json); adding a language is
-// adding one catalog file and its name to LANGUAGES.
+// adding one catalog file, whose "language.name" names it in the menu (the
+// server lists the catalogs in i18n/languages.json).
 
-export const LANGUAGES = { en: 'English', es: 'Español' };
+export const LANGUAGES = { en: 'English' };
+
+// loadLanguages reads which catalogs the server has.
+export async function loadLanguages() {
+  const res = await fetch('/assets/i18n/languages.json', { credentials: 'same-origin' });
+  if (res.ok) Object.assign(LANGUAGES, await res.json());
+}
 const KEY = 'presente.language';
 
 let lang = 'en';

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -325,5 +326,43 @@ func explain(t *testing.T, env *Env, r *projections.Runner) {
 			continue
 		}
 		t.Logf("%s: the runner is at %s, the checkpoint at %s, %d events behind, problem %q", s.Name, s.Cursor, c, s.LagEvents, s.Problem)
+	}
+}
+
+// CheckSameAsReference plays the scenario many times at once, forgets a
+// volunteer, and keeps p and reference (the same read model written
+// another way) with batches of several sizes: every table must hold the
+// same rows. Tables in mayBeEmpty may end empty; any other empty table
+// fails, as comparing it would prove nothing.
+func CheckSameAsReference(t *testing.T, env *Env, p, reference projections.Projector, mayBeEmpty ...string) {
+	t.Helper()
+	ctx := context.Background()
+	errs := make(chan error, 6)
+	for range 6 {
+		go func() {
+			_, err := env.Run(ctx)
+			errs <- err
+		}()
+	}
+	for range 6 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := env.MustRun(t)
+	env.Forget(t, d.Newcomer)
+	env.MustRun(t)
+	for _, size := range []int{1, 7, 5000} {
+		name := fmt.Sprintf("batch%d_", size)
+		applied, ref := projections.Twin(p, name), projections.Twin(reference, name+"ref_")
+		r := env.RunnerWith(t, projections.Options{BatchSize: size}, applied, ref)
+		env.CatchUp(t, r)
+		a, b := projections.Live(applied), projections.Live(ref)
+		for _, base := range p.Tables() {
+			SameRows(t, env.Pool, a.Table(name+base), b.Table(name+"ref_"+base))
+			if n := env.Count(t, `SELECT count(*) FROM `+a.Table(name+base)); n == 0 && !slices.Contains(mayBeEmpty, base) {
+				t.Errorf("%s is empty: the comparison proves nothing", base)
+			}
+		}
 	}
 }

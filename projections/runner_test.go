@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presente-dispatch/presente/domain/volunteer"
@@ -406,5 +407,81 @@ func TestARunnerReappliesWhatACrashLostWithoutWaitingForANewEvent(t *testing.T) 
 	env.CatchUp(t, r)
 	if got := env.Count(t, `SELECT count(*) FROM projections.seen`); got != 3 {
 		t.Errorf("after the lost commits the runner holds %d rows, want the 3 applied again", got)
+	}
+}
+
+// killer records every event it is given, like seen, and in the batch
+// holding killAt has its own database connection terminated half-way
+// through, as a crash of the projector's process or of its connection
+// would, once per position in killAt.
+type killer struct {
+	seen
+	pool   *pgxpool.Pool
+	mu     sync.Mutex
+	killAt map[int64]bool
+	kills  int
+}
+
+func (k *killer) Apply(ctx context.Context, tx pgx.Tx, t projections.Names, batch []eventstore.Recorded) error {
+	for _, r := range batch {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+t.Table("seen")+` VALUES ($1, $2, $3)`, r.Position, r.StreamID, r.Type); err != nil {
+			return err
+		}
+		k.mu.Lock()
+		kill := k.killAt[r.Position]
+		delete(k.killAt, r.Position)
+		k.mu.Unlock()
+		if !kill {
+			continue
+		}
+		var pid int
+		if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+			return err
+		}
+		if _, err := k.pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+			return err
+		}
+		k.mu.Lock()
+		k.kills++
+		k.mu.Unlock()
+	}
+	return nil
+}
+
+func TestAProjectorKilledMidBatchAppliesNoEventTwiceAndSkipsNone(t *testing.T) {
+	env := projectiontest.New(t)
+	recs := appendSome(t, env, 40)
+	k := &killer{pool: env.Pool, killAt: map[int64]bool{recs[3].Position: true, recs[17].Position: true, recs[31].Position: true}}
+	r := env.RunnerWith(t, projections.Options{BatchSize: 10}, k)
+	// Catch up as the runner's loop does: after a failed batch, again.
+	failures := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := r.CatchUp(context.Background())
+		if err == nil {
+			break
+		}
+		failures++
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing after %d tries: %v", failures, err)
+		}
+	}
+
+	if k.kills != 3 || failures < 3 {
+		t.Fatalf("the projector's connection was killed %d times and its batch failed %d times, want 3 and at least 3", k.kills, failures)
+	}
+	if got, want := env.Count(t, `SELECT count(*) FROM projections.seen`), len(recs); got != want {
+		t.Errorf("seen holds %d rows after three kills mid-batch, want %d", got, want)
+	}
+	if got := env.Count(t, `SELECT count(*) FROM (SELECT position FROM projections.seen GROUP BY position HAVING count(*) > 1) d`); got != 0 {
+		t.Errorf("%d events were applied more than once", got)
+	}
+	for _, rec := range recs {
+		if env.Count(t, `SELECT count(*) FROM projections.seen WHERE position = $1`, rec.Position) != 1 {
+			t.Errorf("event at %d was skipped", rec.Position)
+		}
+	}
+	if got, want := checkpoint(t, env, "seen"), recs[len(recs)-1].Cursor(); got != want {
+		t.Errorf("checkpoint at %s, want the last event %s", got, want)
 	}
 }

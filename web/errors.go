@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 
 	"github.com/presente-dispatch/presente/domain"
@@ -184,11 +189,46 @@ func errorStatus(err error) (int, *Error) {
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, &Error{Code: "unavailable",
 			Message: "the server could not finish in time: try again shortly"}
+	case databaseTrouble(err) != nil:
+		return http.StatusServiceUnavailable, databaseTrouble(err)
 	default:
 		return http.StatusInternalServerError, &Error{Code: "internal",
 			Message: "something went wrong on the server; it has been logged"}
 	}
 }
+
+// databaseTrouble tells, for an error that stopped a request, whether the
+// database was away or out of resources rather than the request wrong or
+// the server broken: the answer is then 503 with Retry-After, and nothing
+// was saved (a commit whose reply was lost is ErrOutcomeUnknown, answered
+// above). It returns nil for any other error.
+func databaseTrouble(err error) *Error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "53100": // disk_full
+			return &Error{Code: "unavailable", Message: "the database has run out of disk space, so nothing was saved: " +
+				"an administrator must free space; try again after that"}
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exceptions
+			strings.HasPrefix(pgErr.Code, "53"),                                 // insufficient resources: memory, connections
+			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // shutting down, crashed, starting up
+			return errDatabaseAway
+		}
+		return nil
+	}
+	var (
+		connect *pgconn.ConnectError
+		netErr  net.Error
+	)
+	if errors.As(err, &connect) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgx.ErrTxClosed) {
+		return errDatabaseAway
+	}
+	return nil
+}
+
+var errDatabaseAway = &Error{Code: "unavailable",
+	Message: "the database is not reachable right now, so nothing was saved: try again in a few seconds"}
 
 // writeError answers a request with err. Errors that are the server's fault
 // are logged here, once; their text never reaches the client.

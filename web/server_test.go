@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/presente-dispatch/presente/infra/eventstore"
 )
@@ -186,6 +187,12 @@ func TestErrorStatusMapsEachKindOfError(t *testing.T) {
 		{"an unconfirmed append is 503 and says so", fmt.Errorf("append: %w", eventstore.ErrOutcomeUnknown), http.StatusServiceUnavailable, "outcome_unknown"},
 		{"a closing store is 503", fmt.Errorf("append: %w", eventstore.ErrClosed), http.StatusServiceUnavailable, "unavailable"},
 		{"a client that went away is not a server fault", fmt.Errorf("load: %w", context.Canceled), statusClientClosed, "cancelled"},
+		{"a database that refuses connections is 503", fmt.Errorf("look up session: %w", &pgconn.ConnectError{}), http.StatusServiceUnavailable, "unavailable"},
+		{"a database shutting down is 503", fmt.Errorf("load: %w", &pgconn.PgError{Code: "57P01", Message: "secret"}), http.StatusServiceUnavailable, "unavailable"},
+		{"a database out of connections is 503", &pgconn.PgError{Code: "53300", Message: "secret"}, http.StatusServiceUnavailable, "unavailable"},
+		{"a database out of disk is 503", &pgconn.PgError{Code: "53100", Message: "secret"}, http.StatusServiceUnavailable, "unavailable"},
+		{"a lost connection is 503", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable, "unavailable"},
+		{"another database error is 500 without its text", &pgconn.PgError{Code: "42P01", Message: "secret relation"}, http.StatusInternalServerError, "internal"},
 		{"anything else is 500 without its text", errors.New("secret internals"), http.StatusInternalServerError, "internal"},
 	}
 	for _, tt := range tests {

@@ -170,10 +170,15 @@ func (r *Relay) drain(ctx context.Context) (pending bool, err error) {
 		}
 		if len(recs) > 0 {
 			msgs := make([]*message.Message, len(recs))
+			prev := after
 			for i, rec := range recs {
 				if msgs[i], err = NewMessage(r.cfg.Registry, rec); err != nil {
 					return false, err
 				}
+				// The event before it in the log: a consumer that has not
+				// reached it missed messages, and reads them from the log.
+				msgs[i].Metadata.Set(MetadataPrev, prev.String())
+				prev = rec.Cursor()
 			}
 			if err := r.cfg.Publisher.Publish(r.cfg.Topic, msgs...); err != nil {
 				return false, err

@@ -225,6 +225,9 @@ func (n *NATS) LastCursor(ctx context.Context) (eventstore.Cursor, bool, error) 
 	return c, true, nil
 }
 
+// Connected tells whether the connection to NATS is up now.
+func (n *NATS) Connected() bool { return n.conn.IsConnected() }
+
 // Close closes the connection.
 func (n *NATS) Close() {
 	n.conn.Close()

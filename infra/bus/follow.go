@@ -38,7 +38,8 @@ type FollowConfig struct {
 // MetadataPrev lies after it reveals a gap, which is read from the log
 // before the message is forwarded. Messages read from the log are built
 // by NewMessage, like the relay's, and need no acknowledgement. The
-// channel closes when ctx ends or Messages closes. A failed read is
+// channel closes when Messages closes, or when ctx has ended and Messages
+// closed (or did not within a few seconds). A failed read is
 // logged and retried; nothing is skipped.
 func Follow(ctx context.Context, cfg FollowConfig) (<-chan *message.Message, error) {
 	switch {
@@ -58,9 +59,33 @@ func Follow(ctx context.Context, cfg FollowConfig) (<-chan *message.Message, err
 	go func() {
 		defer close(out)
 		f.run(ctx)
+		f.release()
 	}()
 	return out, nil
 }
+
+// release waits, a few seconds at most, for Messages to close once ctx
+// has ended (a subscription closes its channel after unsubscribing), so
+// that whoever waits for Follow's channel to close can close the
+// connection under it next.
+func (f *follower) release() {
+	t := time.NewTimer(releaseWait)
+	defer t.Stop()
+	for {
+		select {
+		case m, ok := <-f.cfg.Messages:
+			if !ok {
+				return
+			}
+			m.Ack()
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// releaseWait bounds release.
+const releaseWait = 5 * time.Second
 
 type follower struct {
 	cfg  FollowConfig

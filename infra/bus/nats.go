@@ -93,7 +93,9 @@ func ConnectNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 		// NATS is away, and live views resume when it is back.
 		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("disconnected from NATS", zap.Error(err))
+			if err != nil { // nil: closed on purpose
+				logger.Warn("disconnected from NATS", zap.Error(err))
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			logger.Info("reconnected to NATS", zap.String("server", c.ConnectedUrlRedacted()))

@@ -92,6 +92,11 @@ func StartShared(ctx context.Context, cfg Config, store *eventstore.Store, share
 	go func() {
 		defer close(done)
 		f.Consume(ctx, msgs)
+		// Done once the subscription has ended, so the NATS connection
+		// can close after.
+		for m := range msgs {
+			m.Ack()
+		}
 	}()
 	return f, done, nil
 }

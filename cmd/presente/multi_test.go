@@ -42,7 +42,7 @@ func startCluster(t *testing.T, n int, logger *zap.Logger, args ...string) *clus
 	c := &cluster{
 		// One configuration directory: the instances share the
 		// development master key, as real ones share PRESENTE_MASTER_KEY.
-		env:  envOf(map[string]string{"XDG_CONFIG_HOME": t.TempDir(), "DATABASE_URL": pgtest.NewDatabase(t)}),
+		env:     envOf(map[string]string{"XDG_CONFIG_HOME": t.TempDir(), "DATABASE_URL": pgtest.NewDatabase(t)}),
 		args:    append([]string{"--addr", "127.0.0.1:0", "--env", "development"}, args...),
 		stopped: map[*server]bool{},
 	}

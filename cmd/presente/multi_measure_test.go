@@ -51,7 +51,7 @@ func TestMeasureLiveLatencyLocalBusVersusNATS(t *testing.T) {
 		return max(0, b.seen[id].Sub(acknowledged))
 	}
 	const warmUp, commands = 20, 300
-	var local, sameInstance, otherInstance, relayInstance []time.Duration
+	var local, sameInstance, otherInstance, relayInstance, onRelay, offRelay []time.Duration
 	for i := range warmUp + commands {
 		id := report(t, single.instances[0])
 		at := time.Now()
@@ -76,6 +76,11 @@ func TestMeasureLiveLatencyLocalBusVersusNATS(t *testing.T) {
 				if multi.instances[j] == leader {
 					relayInstance = append(relayInstance, d)
 				}
+				if multi.instances[on] == leader {
+					onRelay = append(onRelay, d)
+				} else {
+					offRelay = append(offRelay, d)
+				}
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -85,6 +90,8 @@ func TestMeasureLiveLatencyLocalBusVersusNATS(t *testing.T) {
 	t.Logf("  3 instances, NATS, board on the command's:      %s", summary(sameInstance))
 	t.Logf("  3 instances, NATS, board on another instance:   %s", summary(otherInstance))
 	t.Logf("  3 instances, NATS, board on the relaying one:   %s", summary(relayInstance))
+	t.Logf("  3 instances, NATS, command on the relaying one: %s", summary(onRelay))
+	t.Logf("  3 instances, NATS, command on another one:      %s", summary(offRelay))
 
 	// Takeover: the relaying instance's session dies; a command made at
 	// that moment reaches every board once another instance relays.

@@ -305,6 +305,13 @@ func TestSeveralInstancesShareTheLiveBoardThroughNATSAndSurviveLosingTheRelay(t 
 	logger := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	c := startCluster(t, 3, logger, "--bus", "nats", "--nats-url", url, "--nats-stream", stream)
 	leader := c.leader(t, nil, 15*time.Second)
+	for _, s := range c.instances {
+		code, body := httpGet(t, "http://"+s.Addr()+"/readyz")
+		want := fmt.Sprintf(`"relaying":%v`, s == leader)
+		if code != http.StatusOK || !strings.Contains(body, want) || !strings.Contains(body, `"connected":true`) {
+			t.Errorf("readyz of an instance = %d %s, want ready, connected to NATS and %s", code, body, want)
+		}
+	}
 
 	var clients []*boardClient
 	var dead *boardClient

@@ -92,6 +92,11 @@ func ConnectNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 		// Reconnect for ever: the servers keep working on PostgreSQL while
 		// NATS is away, and live views resume when it is back.
 		nats.MaxReconnects(-1),
+		// No buffering of publishes while reconnecting: a relay's publish
+		// fails at once and is retried from its cursor, rather than be
+		// flushed minutes later, after another instance took over and past
+		// JetStream's duplicate window.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: closed on purpose
 				logger.Warn("disconnected from NATS", zap.Error(err))

@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
@@ -43,6 +44,9 @@ type NATSConfig struct {
 	Replicas int
 	// MaxMsgs bounds the stream; DefaultStreamMaxMsgs when zero.
 	MaxMsgs int64
+	// DuplicateWindow is how long the stream remembers message ids;
+	// DuplicateWindow when zero.
+	DuplicateWindow time.Duration
 	// Name names the connection in the server's monitoring (the instance).
 	Name string
 	// Logger receives connection changes and failures.
@@ -85,6 +89,9 @@ func ConnectNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 	}
 	if cfg.MaxMsgs == 0 {
 		cfg.MaxMsgs = DefaultStreamMaxMsgs
+	}
+	if cfg.DuplicateWindow == 0 {
+		cfg.DuplicateWindow = DuplicateWindow
 	}
 	logger := cfg.Logger
 	conn, err := nats.Connect(cfg.URL,
@@ -146,7 +153,7 @@ func (n *NATS) streamConfig() *nats.StreamConfig {
 		Replicas:    n.cfg.Replicas,
 		MaxMsgs:     n.cfg.MaxMsgs,
 		Discard:     nats.DiscardOld,
-		Duplicates:  DuplicateWindow,
+		Duplicates:  n.cfg.DuplicateWindow,
 	}
 }
 
@@ -218,18 +225,42 @@ func (orderedUnmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
 // LastCursor returns the log position of the last message in the stream,
 // and false when the stream is empty: where a new relay leader resumes.
 func (n *NATS) LastCursor(ctx context.Context) (eventstore.Cursor, bool, error) {
+	c, _, ok, err := n.lastMessage(ctx)
+	return c, ok, err
+}
+
+// lastMessage returns the position and event id of the last message in
+// the stream, and false when the stream is empty.
+func (n *NATS) lastMessage(ctx context.Context) (eventstore.Cursor, uuid.UUID, bool, error) {
 	m, err := n.js.GetLastMsg(n.cfg.Stream, n.subject, nats.Context(ctx))
 	if errors.Is(err, nats.ErrMsgNotFound) {
-		return eventstore.Cursor{}, false, nil
+		return eventstore.Cursor{}, uuid.Nil, false, nil
 	}
 	if err != nil {
-		return eventstore.Cursor{}, false, fmt.Errorf("read the last message of the JetStream stream %s: %w", n.cfg.Stream, err)
+		return eventstore.Cursor{}, uuid.Nil, false, fmt.Errorf("read the last message of the JetStream stream %s: %w", n.cfg.Stream, err)
 	}
 	c, err := eventstore.ParseCursor(m.Header.Get(MetadataCursor))
 	if err != nil {
-		return eventstore.Cursor{}, false, fmt.Errorf("the last message of the JetStream stream %s (sequence %d): %w", n.cfg.Stream, m.Sequence, err)
+		return eventstore.Cursor{}, uuid.Nil, false, fmt.Errorf("the last message of the JetStream stream %s (sequence %d): %w", n.cfg.Stream, m.Sequence, err)
 	}
-	return c, true, nil
+	id, err := uuid.Parse(m.Header.Get(wmnats.WatermillUUIDHdr))
+	if err != nil {
+		return eventstore.Cursor{}, uuid.Nil, false, fmt.Errorf("the last message of the JetStream stream %s (sequence %d): its id: %w", n.cfg.Stream, m.Sequence, err)
+	}
+	return c, id, true, nil
+}
+
+// jsWrongLastMsgID is JetStream's error code for a publish whose
+// Nats-Expected-Last-Msg-Id is not the stream's last message id.
+const jsWrongLastMsgID = 10070
+
+// StreamMovedOn tells whether err is JetStream refusing a publish
+// because the stream's last message is not the one the publisher expected
+// (Nats-Expected-Last-Msg-Id): another relay published after it, or the
+// stream was purged.
+func StreamMovedOn(err error) bool {
+	var api *nats.APIError
+	return errors.As(err, &api) && api.ErrorCode == jsWrongLastMsgID
 }
 
 // Connected tells whether the connection to NATS is up now.

@@ -315,3 +315,84 @@ func TestFollowReadsFromTheLogWhatTheBusMissedAndDropsWhatItRepeats(t *testing.T
 		t.Errorf("followed %v, want events 2 to 9 once each in order %v", got, want)
 	}
 }
+
+func TestTwoRelaysAtOnceStoreEachEventOnceAndAStaleRelayIsFencedOff(t *testing.T) {
+	url := natstest.URL(t)
+	w := newWorld(t)
+	n, err := bus.ConnectNATS(context.Background(), bus.NATSConfig{URL: url, Stream: natstest.Stream(t, url),
+		DuplicateWindow: 500 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	var recs []eventstore.Recorded
+	for i := range 10 {
+		recs = append(recs, w.note(t, w.store, fmt.Sprint("note ", i)))
+	}
+	w.readable(t, recs[len(recs)-1])
+	newRelay := func(after eventstore.Cursor, afterID uuid.UUID) *bus.Relay {
+		r, err := bus.NewRelay(bus.RelayConfig{Store: w.store, Registry: w.registry, Publisher: n.Publisher(), Topic: n.Topic(),
+			After: after, AfterID: afterID, ExpectLastKey: nats.ExpectedLastMsgIdHdr, Fatal: bus.StreamMovedOn,
+			FallbackPoll: time.Hour, Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	// Two relays from the start of the log at once, as in the overlap of
+	// a deposed leader and its successor: within the duplicate window the
+	// second copy of each event is dropped before its expectation is
+	// checked, so neither relay is refused.
+	errs := make(chan error, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 2 {
+		r := newRelay(eventstore.Cursor{}, uuid.Nil)
+		wg.Go(func() { errs <- r.Run(ctx) })
+	}
+	conn, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	js, _ := conn.JetStream()
+	msgs := func() uint64 {
+		info, err := js.StreamInfo(n.Stream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs
+	}
+	for deadline := time.Now().Add(10 * time.Second); msgs() < 10 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("a relay of the overlap was refused: %v", err)
+		}
+	}
+	if got := msgs(); got != 10 {
+		t.Fatalf("the stream holds %d messages for 10 events", got)
+	}
+
+	// Past the duplicate window, a relay that fell behind (its last event
+	// is 2, the stream's is 9) is refused instead of appending copies.
+	time.Sleep(time.Second)
+	stale := newRelay(recs[2].Cursor(), recs[2].EventID)
+	done := make(chan error, 1)
+	go func() { done <- stale.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if !bus.StreamMovedOn(err) {
+			t.Errorf("the stale relay stopped with %v, want the stream's refusal", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stale relay was not refused within 10s")
+	}
+	if got := msgs(); got != 10 {
+		t.Errorf("the stream holds %d messages for 10 events after the stale relay", got)
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -74,10 +76,13 @@ func (r *NATSRelay) Run(ctx context.Context) error {
 
 func (r *NATSRelay) relay(ctx context.Context) {
 	retry := retryMin
-	var after eventstore.Cursor
+	var (
+		after   eventstore.Cursor
+		afterID uuid.UUID
+	)
 	for {
 		var err error
-		if after, err = r.resumePoint(ctx); err == nil {
+		if after, afterID, err = r.resumePoint(ctx); err == nil {
 			break
 		}
 		if ctx.Err() != nil {
@@ -90,24 +95,34 @@ func (r *NATSRelay) relay(ctx context.Context) {
 		retry = min(2*retry, retryMax)
 	}
 	relay, err := NewRelay(RelayConfig{Store: r.cfg.Store, Registry: r.cfg.Registry,
-		Publisher: r.cfg.NATS.Publisher(), Topic: r.cfg.NATS.Topic(), After: after,
+		Publisher: r.cfg.NATS.Publisher(), Topic: r.cfg.NATS.Topic(), After: after, AfterID: afterID,
+		// The stream takes a message only after the event before it, so
+		// a relay that fell behind another cannot append stale copies.
+		ExpectLastKey: nats.ExpectedLastMsgIdHdr, Fatal: StreamMovedOn,
 		Listener: r.cfg.Listener, FallbackPoll: r.cfg.FallbackPoll, Logger: r.cfg.Logger})
 	if err != nil {
 		r.cfg.Logger.Error("start the relay", zap.Error(err))
 		return
 	}
 	r.cfg.Logger.Info("relaying the log to JetStream", zap.String("stream", r.cfg.NATS.Stream()), zap.Stringer("after", after))
-	_ = relay.Run(ctx) // nil once ctx ends
+	if err := relay.Run(ctx); err != nil {
+		// Another relay published after this one's last message, or the
+		// stream was purged: give the lead up; whoever leads next reads
+		// where the stream stands.
+		r.cfg.Logger.Warn("the stream moved on without this relay; giving the lead up", zap.Error(err))
+	}
 }
 
-// resumePoint is the position of the last message in the stream, or the
-// log's commit-safe head when the stream is empty.
-func (r *NATSRelay) resumePoint(ctx context.Context) (eventstore.Cursor, error) {
-	last, ok, err := r.cfg.NATS.LastCursor(ctx)
+// resumePoint is the position and event id of the last message in the
+// stream, or the log's commit-safe head (and no id) when the stream is
+// empty.
+func (r *NATSRelay) resumePoint(ctx context.Context) (eventstore.Cursor, uuid.UUID, error) {
+	last, id, ok, err := r.cfg.NATS.lastMessage(ctx)
 	if err != nil || ok {
-		return last, err
+		return last, id, err
 	}
-	return Head(ctx, r.cfg.Pool)
+	head, err := Head(ctx, r.cfg.Pool)
+	return head, uuid.Nil, err
 }
 
 // Head returns the position of the last event the commit-safe cursor can

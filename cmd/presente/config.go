@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,15 @@ type Config struct {
 	RetentionPeriod time.Duration
 	// Demo seeds a demo organization (development only).
 	Demo bool
+	// Bus is how the log reaches the live views: "local" (one server) or
+	// "nats" (several instances sharing a NATS JetStream stream).
+	Bus string
+	// NATSURL, NATSStream and NATSReplicas say where the stream is when
+	// Bus is "nats": the server (or a cluster's, comma-separated), the
+	// stream's name and its replication factor.
+	NATSURL      string
+	NATSStream   string
+	NATSReplicas int
 	// Args are the command's positional arguments, for commands that take one.
 	Args []string
 }
@@ -80,6 +90,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fs := flag.NewFlagSet("presente "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var dbURL, env, level, addr, shutdown, keyFile, publicURL, origins, proxies, retention string
+	var busKind, natsURL, natsStream, natsReplicas string
 	var demo bool
 	settings := []setting{
 		{"database-url", "DATABASE_URL", defaultDatabaseURL, "PostgreSQL connection URL", &dbURL},
@@ -93,7 +104,11 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 			setting{"public-url", "PRESENTE_PUBLIC_URL", "", "where people reach Presente, such as https://presente.example.org (required in production)", &publicURL},
 			setting{"allowed-origins", "PRESENTE_ALLOWED_ORIGINS", "", "comma-separated further origins allowed to call the API and open websockets", &origins},
 			setting{"trusted-proxies", "PRESENTE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed", &proxies},
-			setting{"retention-days", "PRESENTE_RETENTION_DAYS", "30", "days after a request closes before its people's personal data is forgotten", &retention})
+			setting{"retention-days", "PRESENTE_RETENTION_DAYS", "30", "days after a request closes before its people's personal data is forgotten", &retention},
+			setting{"bus", "PRESENTE_BUS", "local", "how events reach the live views: local (one server) or nats (several instances)", &busKind},
+			setting{"nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server(s) with JetStream, comma-separated, for --bus nats", &natsURL},
+			setting{"nats-stream", "PRESENTE_NATS_STREAM", "PRESENTE", "JetStream stream the log is relayed to, for --bus nats", &natsStream},
+			setting{"nats-replicas", "PRESENTE_NATS_REPLICAS", "1", "replicas of the stream in a NATS cluster (1, 3 or 5), for --bus nats", &natsReplicas})
 	}
 	if opts.server || opts.keys {
 		settings = append(settings,
@@ -169,6 +184,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 			demo = on
 		}
 		problems = append(problems, cfg.parseServer(publicURL, origins, proxies, retention, demo)...)
+		problems = append(problems, cfg.parseBus(busKind, natsURL, natsStream, natsReplicas)...)
 	}
 	if len(problems) > 0 {
 		return Config{}, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
@@ -224,6 +240,51 @@ func (cfg *Config) parseServer(publicURL, origins, proxies, retention string, de
 	}
 	cfg.Demo = demo
 	return problems
+}
+
+// streamName is what JetStream accepts as a stream name.
+var streamName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// parseBus reads the fan-out settings, and returns what is wrong with them.
+func (cfg *Config) parseBus(kind, natsURL, stream, replicas string) []string {
+	var problems []string
+	cfg.Bus = kind
+	if kind != "local" && kind != "nats" {
+		problems = append(problems, fmt.Sprintf("PRESENTE_BUS / --bus is %q: use local (one server) or nats (several instances sharing NATS JetStream)", kind))
+	}
+	if kind != "nats" {
+		return problems
+	}
+	for _, u := range strings.Split(natsURL, ",") {
+		parsed, err := url.Parse(strings.TrimSpace(u))
+		if err != nil || parsed.Host == "" || (parsed.Scheme != "nats" && parsed.Scheme != "tls") {
+			problems = append(problems, fmt.Sprintf("NATS_URL / --nats-url has %q: write nats://host:4222 (or tls://), several separated by commas", redactURL(u)))
+		}
+	}
+	cfg.NATSURL = natsURL
+	if !streamName.MatchString(stream) {
+		problems = append(problems, fmt.Sprintf("PRESENTE_NATS_STREAM / --nats-stream is %q: use letters, digits, - and _ only (at most 64)", stream))
+	}
+	cfg.NATSStream = stream
+	switch n, err := strconv.Atoi(replicas); {
+	case err != nil || (n != 1 && n != 3 && n != 5):
+		problems = append(problems, fmt.Sprintf("PRESENTE_NATS_REPLICAS / --nats-replicas is %q: use 1, or 3 or 5 in a NATS cluster", replicas))
+	default:
+		cfg.NATSReplicas = n
+	}
+	return problems
+}
+
+// redactURL hides a URL's password, for error messages.
+func redactURL(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil {
+		return "(not a URL)"
+	}
+	if u.User == nil {
+		return s
+	}
+	return u.Redacted()
 }
 
 // parseOrigin reads a URL that must be an origin: http or https, a host,

@@ -69,6 +69,9 @@ func TestConfigTakesFlagsOverEnvironmentOverDefaults(t *testing.T) {
 			if cfg.Env != "production" || cfg.ShutdownTimeout != 15*time.Second {
 				t.Errorf("env %q shutdown %v, want production and 15s", cfg.Env, cfg.ShutdownTimeout)
 			}
+			if cfg.Bus != "local" {
+				t.Errorf("bus %q, want local by default", cfg.Bus)
+			}
 		})
 	}
 }
@@ -95,7 +98,21 @@ func TestConfigExplainsEveryInvalidSetting(t *testing.T) {
 		{"a retention period of zero days", []string{"--retention-days", "0"}, "from 1 to 3650"},
 		{"the demo in production", []string{"--demo"}, "--demo needs --env development"},
 		{"a stray argument", []string{"now"}, `unexpected argument "now"`},
+		{"an unknown bus", []string{"--bus", "kafka"}, "use local (one server) or nats"},
+		{"a NATS URL of another scheme", []string{"--bus", "nats", "--nats-url", "http://u:pw@nats:4222"}, "write nats://host:4222"},
+		{"a stream name JetStream refuses", []string{"--bus", "nats", "--nats-stream", "presente.events"}, "letters, digits, - and _ only"},
+		{"an even number of stream replicas", []string{"--bus", "nats", "--nats-replicas", "2"}, "use 1, or 3 or 5"},
 	}
+	t.Run("several instances", func(t *testing.T) {
+		cfg, err := parseConfig("serve", []string{"--bus", "nats", "--nats-replicas", "3"},
+			envOf(map[string]string{"PRESENTE_PUBLIC_URL": publicURL, "NATS_URL": "nats://n1:4222,nats://n2:4222"}), io.Discard, parseOptions{server: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Bus != "nats" || cfg.NATSURL != "nats://n1:4222,nats://n2:4222" || cfg.NATSStream != "PRESENTE" || cfg.NATSReplicas != 3 {
+			t.Errorf("bus %q url %q stream %q replicas %d", cfg.Bus, cfg.NATSURL, cfg.NATSStream, cfg.NATSReplicas)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parseConfig("serve", tt.args, envOf(nil), io.Discard, parseOptions{server: true})

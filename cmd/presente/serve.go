@@ -47,6 +47,11 @@ type server struct {
 	// stopJobs ends the background jobs; jobsDone closes when they have.
 	stopJobs context.CancelFunc
 	jobsDone chan struct{}
+	// nats and relay are the shared fan-out with --bus nats (nil with
+	// the local bus): the connection, and the relay that publishes while
+	// this instance leads.
+	nats  *bus.NATS
+	relay *bus.NATSRelay
 }
 
 // startServer prepares the database (creating and migrating it as needed),
@@ -113,6 +118,18 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 	// Read models follow the log sealed, woken by this process's commits
 	// and, through LISTEN/NOTIFY, by other servers'.
 	commits := bus.NewListener(pool, logger.Named("listen"))
+	if cfg.Bus == "nats" {
+		s.nats, err = bus.ConnectNATS(ctx, bus.NATSConfig{URL: cfg.NATSURL, Stream: cfg.NATSStream, Replicas: cfg.NATSReplicas,
+			Name: "presente " + cfg.Addr, Logger: logger.Named("nats")})
+		if err != nil {
+			return nil, err
+		}
+		s.relay, err = bus.NewNATSRelay(bus.NATSRelayConfig{NATS: s.nats, Store: s.store, Registry: registry, Pool: pool,
+			Listener: commits, Logger: logger.Named("relay")})
+		if err != nil {
+			return nil, err
+		}
+	}
 	models, err := projections.New(pool, s.store.ReadAllSealed, readModels(), projections.Options{
 		Registerer: metrics,
 		Logger:     logger,
@@ -183,10 +200,28 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 	}()
 	go bus.OnCommit(jobs, s.store, commits, models.Wake)
 	readModelsDone := models.Start(jobs)
-	views, viewsDone, err := feed.Start(jobs, feed.Config{Hub: s.hub, Pool: pool, Registry: registry, ReadModels: models,
-		Assignments: dispatcher.AssignmentsOf, Logger: logger.Named("feed")}, s.store, commits)
+	feedConfig := feed.Config{Hub: s.hub, Pool: pool, Registry: registry, ReadModels: models,
+		Assignments: dispatcher.AssignmentsOf, Logger: logger.Named("feed")}
+	var (
+		views     *feed.Feed
+		viewsDone <-chan struct{}
+	)
+	relayDone := make(chan struct{})
+	if s.nats != nil {
+		// Several instances: every one competes to relay the log to the
+		// stream, and follows the stream for its own live views.
+		go func() {
+			defer close(relayDone)
+			_ = s.relay.Run(jobs) // nil once jobs end; failures are retried inside
+		}()
+		views, viewsDone, err = feed.StartShared(jobs, feedConfig, s.store, s.nats)
+	} else {
+		close(relayDone) // the local feed runs its own relay
+		views, viewsDone, err = feed.Start(jobs, feedConfig, s.store, commits)
+	}
 	if err != nil {
 		stopJobs()
+		<-relayDone
 		<-readModelsDone
 		<-listenDone
 		close(s.jobsDone)
@@ -198,13 +233,18 @@ func startServer(ctx context.Context, cfg Config, getenv func(string) string, lo
 		cleanUp(jobs, logger.Named("cleanup"), accountService.Sessions(), idempotent)
 		<-retentionDone
 		<-viewsDone
+		<-relayDone
 		<-readModelsDone
 		<-listenDone
 	}()
 
+	checks := append(readinessChecks(pool), readModelCheck(models))
+	if s.nats != nil {
+		checks = append(checks, natsCheck(s.nats, s.relay))
+	}
 	handler, err := web.NewServer(web.Config{
 		Logger:     logger.Named("http"),
-		Checks:     append(readinessChecks(pool), readModelCheck(models)),
+		Checks:     checks,
 		Gatherer:   metrics,
 		Registerer: metrics,
 		Accounts:   accountService,
@@ -296,6 +336,17 @@ func readinessChecks(pool *pgxpool.Pool) []web.Check {
 	}
 }
 
+// natsCheck reports on /readyz whether the instance reaches NATS now, and
+// whether it relays the log. It never fails the probe: without NATS the
+// live boards stand still until it is back, but commands and reads work,
+// and a NATS outage takes every instance's connection at once — failing
+// /readyz would take the whole API out of the proxy's rotation with it.
+func natsCheck(n *bus.NATS, relay *bus.NATSRelay) web.Check {
+	return web.Check{Name: "nats", Run: func(context.Context) (any, error) {
+		return map[string]any{"stream": n.Stream(), "connected": n.Connected(), "relaying": relay.Leading()}, nil
+	}}
+}
+
 // Addr is the address the server listens on.
 func (s *server) Addr() string { return s.listener.Addr().String() }
 
@@ -324,6 +375,9 @@ func (s *server) close() {
 	}
 	if s.listener != nil && s.http == nil {
 		s.listener.Close()
+	}
+	if s.nats != nil {
+		s.nats.Close()
 	}
 	if s.store != nil {
 		s.store.Close()

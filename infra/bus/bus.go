@@ -38,6 +38,10 @@ const (
 	// MetadataCursor is the event's place in the log, as
 	// eventstore.Cursor.String renders it; eventstore.ParseCursor reads it.
 	MetadataCursor = "cursor"
+	// MetadataPrev is the log position the relay read the event after:
+	// no event lies between the two. A consumer whose last event is older
+	// than it missed messages (Follow reads them from the log).
+	MetadataPrev = "prev_cursor"
 	// MetadataStreamID is the id of the event's stream.
 	MetadataStreamID = "stream_id"
 	// MetadataStreamType is the type of the event's stream ("request").

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -59,6 +60,18 @@ type RelayConfig struct {
 	BatchSize int
 	// Logger receives failures; it never receives payloads.
 	Logger *zap.Logger
+
+	// ExpectLastKey, when set, is a metadata key under which each message
+	// carries the id of the event published before it (for JetStream,
+	// Nats-Expected-Last-Msg-Id: the stream refuses the message unless
+	// that event is its last, fencing off a relay that fell behind).
+	// AfterID is the id of the event at After, if known; the first
+	// message carries no expectation without it.
+	ExpectLastKey string
+	AfterID       uuid.UUID
+	// Fatal, when set, tells a publish error the relay must not retry:
+	// Run returns it.
+	Fatal func(error) bool
 }
 
 // Relay publishes the global log, in commit-safe order, to a watermill
@@ -72,6 +85,7 @@ type Relay struct {
 
 	mu     sync.Mutex
 	cursor eventstore.Cursor
+	lastID uuid.UUID // the event at cursor, when known
 }
 
 // NewRelay checks cfg and returns a relay; Run starts it.
@@ -97,7 +111,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
 	}
-	return &Relay{cfg: cfg, cursor: cfg.After}, nil
+	return &Relay{cfg: cfg, cursor: cfg.After, lastID: cfg.AfterID}, nil
 }
 
 // Cursor returns the place of the last event published (the start cursor
@@ -111,7 +125,8 @@ func (r *Relay) Cursor() eventstore.Cursor {
 
 // Run publishes the log until ctx ends, then returns nil. Failures to read
 // or publish are logged and retried (100 ms, doubling up to 5 s); they
-// never skip an event. A publisher that blocks (the local pub/sub waits
+// never skip an event. A publish error cfg.Fatal recognises ends Run with
+// it. A publisher that blocks (the local pub/sub waits
 // for its subscribers) holds Run until it returns.
 func (r *Relay) Run(ctx context.Context) error {
 	var (
@@ -132,6 +147,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case err != nil && r.cfg.Fatal != nil && r.cfg.Fatal(err):
+			return err
 		case err != nil:
 			r.cfg.Logger.Error("relaying the event log failed; retrying", zap.Error(err),
 				zap.Stringer("cursor", r.Cursor()), zap.Duration("after", retry))
@@ -170,16 +187,27 @@ func (r *Relay) drain(ctx context.Context) (pending bool, err error) {
 		}
 		if len(recs) > 0 {
 			msgs := make([]*message.Message, len(recs))
+			prev := after
+			r.mu.Lock()
+			prevID := r.lastID
+			r.mu.Unlock()
 			for i, rec := range recs {
 				if msgs[i], err = NewMessage(r.cfg.Registry, rec); err != nil {
 					return false, err
 				}
+				// The event before it in the log: a consumer that has not
+				// reached it missed messages, and reads them from the log.
+				msgs[i].Metadata.Set(MetadataPrev, prev.String())
+				if r.cfg.ExpectLastKey != "" && prevID != uuid.Nil {
+					msgs[i].Metadata.Set(r.cfg.ExpectLastKey, prevID.String())
+				}
+				prev, prevID = rec.Cursor(), rec.EventID
 			}
 			if err := r.cfg.Publisher.Publish(r.cfg.Topic, msgs...); err != nil {
 				return false, err
 			}
 			r.mu.Lock()
-			r.cursor = recs[len(recs)-1].Cursor()
+			r.cursor, r.lastID = recs[len(recs)-1].Cursor(), recs[len(recs)-1].EventID
 			r.mu.Unlock()
 		}
 		if len(recs) < r.cfg.BatchSize {

@@ -1,0 +1,148 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/presente-dispatch/presente/infra/eventstore"
+)
+
+// NATSRelayConfig configures a NATSRelay.
+type NATSRelayConfig struct {
+	NATS     *NATS
+	Store    *eventstore.Store
+	Registry *eventstore.Registry
+	// Pool elects the leader (its connection settings) and finds the
+	// log's head when the stream is empty.
+	Pool *pgxpool.Pool
+	// Listener wakes the relay at other instances' commits.
+	Listener *Listener
+	// Retry and Check are the leadership's (DefaultLeaderRetry and
+	// DefaultLeaderCheck when zero).
+	Retry, Check time.Duration
+	// FallbackPoll is the relay's (DefaultFallbackPoll when zero).
+	FallbackPoll time.Duration
+	Logger       *zap.Logger
+}
+
+// NATSRelay relays the log to a JetStream stream from whichever instance
+// leads: every instance runs one, exactly one publishes at a time. A new
+// leader resumes after the last message in the stream (the position is in
+// its metadata), so a relay that dies between publishing and anything
+// else loses nothing and repeats nothing: a message it published twice in
+// an overlap of two leaders, or a batch retried after a failed publish,
+// carries the same Nats-Msg-Id and JetStream drops it. An empty stream (a
+// first start, a stream deleted by hand) is filled from the log's head:
+// consumers read the older events from the log (Follow).
+type NATSRelay struct {
+	cfg  NATSRelayConfig
+	lead *Leadership
+}
+
+// NewNATSRelay checks cfg and returns a relay; Run starts it.
+func NewNATSRelay(cfg NATSRelayConfig) (*NATSRelay, error) {
+	if cfg.NATS == nil || cfg.Store == nil || cfg.Registry == nil || cfg.Pool == nil || cfg.Logger == nil {
+		return nil, errors.New("bus: a NATS relay needs NATS, the store, the registry, a pool and a logger")
+	}
+	lead, err := NewLeadership(LeaderConfig{Pool: cfg.Pool, Name: "relay:" + cfg.NATS.Stream(),
+		Retry: cfg.Retry, Check: cfg.Check, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &NATSRelay{cfg: cfg, lead: lead}, nil
+}
+
+// Leading tells whether this instance relays now.
+func (r *NATSRelay) Leading() bool { return r.lead.Leading() }
+
+// LeadershipChanged returns a channel closed at the next change of
+// Leading.
+func (r *NATSRelay) LeadershipChanged() <-chan struct{} { return r.lead.Changed() }
+
+// Run competes for the leadership and relays while it leads, until ctx
+// ends; it returns nil.
+func (r *NATSRelay) Run(ctx context.Context) error {
+	return r.lead.Run(ctx, r.relay)
+}
+
+func (r *NATSRelay) relay(ctx context.Context) {
+	retry := retryMin
+	var (
+		after   eventstore.Cursor
+		afterID uuid.UUID
+	)
+	for {
+		var err error
+		if after, afterID, err = r.resumePoint(ctx); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.cfg.Logger.Error("find where to resume relaying; retrying", zap.Error(err), zap.Duration("after", retry))
+		if !sleep(ctx, retry) {
+			return
+		}
+		retry = min(2*retry, retryMax)
+	}
+	relay, err := NewRelay(RelayConfig{Store: r.cfg.Store, Registry: r.cfg.Registry,
+		Publisher: r.cfg.NATS.Publisher(), Topic: r.cfg.NATS.Topic(), After: after, AfterID: afterID,
+		// The stream takes a message only after the event before it, so
+		// a relay that fell behind another cannot append stale copies.
+		ExpectLastKey: nats.ExpectedLastMsgIdHdr, Fatal: StreamMovedOn,
+		Listener: r.cfg.Listener, FallbackPoll: r.cfg.FallbackPoll, Logger: r.cfg.Logger})
+	if err != nil {
+		r.cfg.Logger.Error("start the relay", zap.Error(err))
+		return
+	}
+	r.cfg.Logger.Info("relaying the log to JetStream", zap.String("stream", r.cfg.NATS.Stream()), zap.Stringer("after", after))
+	if err := relay.Run(ctx); err != nil {
+		// Another relay published after this one's last message, or the
+		// stream was purged: give the lead up; whoever leads next reads
+		// where the stream stands.
+		r.cfg.Logger.Warn("the stream moved on without this relay; giving the lead up", zap.Error(err))
+	}
+}
+
+// resumePoint is the position and event id of the last message in the
+// stream, or the log's commit-safe head (and no id) when the stream is
+// empty.
+func (r *NATSRelay) resumePoint(ctx context.Context) (eventstore.Cursor, uuid.UUID, error) {
+	last, id, ok, err := r.cfg.NATS.lastMessage(ctx)
+	if err != nil || ok {
+		return last, id, err
+	}
+	head, err := Head(ctx, r.cfg.Pool)
+	return head, uuid.Nil, err
+}
+
+// Head returns the position of the last event the commit-safe cursor can
+// read now (eventstore.Store.ReadAllSealed's horizon): no event at or
+// before it can commit later. The zero cursor for an empty log.
+func Head(ctx context.Context, pool *pgxpool.Pool) (eventstore.Cursor, error) {
+	var tx string
+	var pos int64
+	err := pool.QueryRow(ctx, `SELECT tx_id::text, position FROM events
+WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY tx_id DESC, position DESC LIMIT 1`).Scan(&tx, &pos)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return eventstore.Cursor{}, nil
+	}
+	if err != nil {
+		return eventstore.Cursor{}, fmt.Errorf("read the head of the log: %w", err)
+	}
+	id, err := strconv.ParseUint(tx, 10, 64)
+	if err != nil {
+		return eventstore.Cursor{}, fmt.Errorf("read the head of the log: transaction id %q: %w", tx, err)
+	}
+	return eventstore.Cursor{TxID: id, Position: pos}, nil
+}

@@ -150,6 +150,9 @@ func (s *Server) handleRevokeSessions(w http.ResponseWriter, r *http.Request, _ 
 	if err != nil {
 		return err
 	}
+	if err := refuseBody(r); err != nil {
+		return err
+	}
 	revoked, err := s.accounts.RevokeSessions(r.Context(), id)
 	if err != nil {
 		return err

@@ -141,6 +141,9 @@ func (s *Server) handleClaimShift(w http.ResponseWriter, r *http.Request, p *acc
 	if err != nil {
 		return err
 	}
+	if err := refuseBody(r); err != nil {
+		return err
+	}
 	claim, err := s.dispatch.ClaimShift(r.Context(), p.Meta(""), id, v)
 	if err != nil {
 		return err
@@ -283,6 +286,9 @@ func (s *Server) handleDeclineSwap(w http.ResponseWriter, r *http.Request, p *ac
 func (s *Server) handleAcceptSwap(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	id, to, err := pathIDs(r, "volunteer")
 	if err != nil {
+		return err
+	}
+	if err := refuseBody(r); err != nil {
 		return err
 	}
 	if err := s.dispatch.AcceptSwap(r.Context(), p.Meta(""), id, to); err != nil {

@@ -381,9 +381,13 @@ func jsonKind(goType string) string {
 // pathID reads a UUID path parameter.
 func pathID(r *http.Request, name string) (uuid.UUID, error) {
 	id, err := uuid.Parse(r.PathValue(name))
-	if err != nil {
+	switch {
+	case err != nil:
 		return uuid.Nil, &Error{Code: "invalid_id", Field: name,
 			Message: fmt.Sprintf("%q in the path is not a UUID such as 0195a3b2-0000-7000-8000-000000000001", r.PathValue(name))}
+	case id == uuid.Nil:
+		return uuid.Nil, &Error{Code: "invalid_id", Field: name,
+			Message: "the nil UUID in the path names nothing: use the id of a record, such as 0195a3b2-0000-7000-8000-000000000001"}
 	}
 	return id, nil
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -86,8 +87,20 @@ func (s *Server) handleReceiveRequest(w http.ResponseWriter, r *http.Request, p 
 	if err := checkCodes(&req.Languages, "languages"); err != nil {
 		return err
 	}
-	if len(req.Region) > 100 || len(req.MeetingPoint) > 300 {
-		return &Error{Code: "invalid_field", Field: "region", Message: "region is at most 100 characters and meeting_point at most 300"}
+	if err := checkCertifications(req.Certifications, "certifications"); err != nil {
+		return err
+	}
+	if err := checkCertifications(req.TeamCertifications, "team_certifications"); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		field, value string
+		max          int
+	}{{"region", req.Region, 100}, {"meeting_point", req.MeetingPoint, 300}, {"person.name", req.Person.Name, 200},
+		{"person.phone", req.Person.Phone, 40}, {"person.address", req.Person.Address, 300}} {
+		if len(f.value) > f.max {
+			return &Error{Code: "invalid_field", Field: f.field, Message: fmt.Sprintf("%s is at most %d characters", f.field, f.max)}
+		}
 	}
 	window := domain.Window{Start: req.Start, End: req.End}
 	if req.Kind == request.RapidResponse && req.Start.IsZero() {

@@ -81,9 +81,15 @@ func (s *Server) handleScheduleShift(w http.ResponseWriter, r *http.Request, p *
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
+	if err := checkCodes(&req.Languages, "languages"); err != nil {
+		return err
+	}
+	if err := checkCertifications(req.Requires, "requires"); err != nil {
+		return err
+	}
 	weeks := max(req.RepeatWeeks, 1)
-	if weeks > 52 {
-		return &Error{Code: "invalid_field", Field: "repeat_weeks", Message: "repeat_weeks is at most 52: schedule a longer series in parts"}
+	if weeks > 52 || req.RepeatWeeks < 0 {
+		return &Error{Code: "invalid_field", Field: "repeat_weeks", Message: "repeat_weeks is from 1 to 52: schedule a longer series in parts"}
 	}
 	ids, err := newIDs(r, weeks+1)
 	if err != nil {

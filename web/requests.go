@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/account"
+	"github.com/presente-dispatch/presente/domain/matching"
 	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/accounts"
@@ -228,6 +230,13 @@ func (s *Server) handleRequestAction(w http.ResponseWriter, r *http.Request, p *
 		return &Error{Code: "unknown_action", Field: "action",
 			Message: "use triage, verify, alert, resolve, close, cancel or reopen, not " + strings.ToValidUTF8(action, "?")}
 	}
+	// A field the action does not read would be dropped without a word.
+	switch action := r.PathValue("action"); {
+	case body.Priority != "" && action != "triage":
+		return &Error{Code: "invalid_field", Field: "priority", Message: "priority is given only to triage: leave it out"}
+	case body.Outcome != "" && action != "verify" && action != "resolve":
+		return &Error{Code: "invalid_field", Field: "outcome", Message: "outcome is given only to verify or resolve: leave it out"}
+	}
 	if err := s.dispatch.Request(r.Context(), p.Meta(body.Reason), id, c); err != nil {
 		return err
 	}
@@ -245,6 +254,12 @@ func (s *Server) handleMatches(w http.ResponseWriter, r *http.Request, _ *accoun
 	var relaxed []string
 	if v := r.URL.Query().Get("relax"); v != "" {
 		relaxed = strings.Split(v, ",")
+	}
+	for _, f := range relaxed {
+		if !slices.Contains(matching.Filters, f) {
+			return &Error{Code: "invalid_field", Field: "relax",
+				Message: "relax lists filters to drop, separated by commas: " + strings.Join(matching.Filters, ", ")}
+		}
 	}
 	res, err := s.dispatch.Match(r.Context(), id, relaxed...)
 	if err != nil {

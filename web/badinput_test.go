@@ -616,6 +616,9 @@ func badFieldCases(t *testing.T, sample any, l bodyLeaf) []badInputCase {
 			if before := badInputBefore(sample, l); before != "" {
 				bad("before "+before, `"`+badInputEarlier(sample, before)+`"`)
 				bad("equal to "+before, `"`+badInputEarlier(sample, before, 0)+`"`)
+				if before == "start" {
+					bad("a year after start", `"`+badInputEarlier(sample, before, -366*24*time.Hour)+`"`)
+				}
 			}
 			break
 		}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/presente-dispatch/presente/domain/account"
+	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/accounts"
 )
 
@@ -67,12 +69,41 @@ func checkReason(reason string) error {
 
 // checkCodes lower-cases and checks a list of codes (language tags).
 func checkCodes(codes *[]string, field string) error {
+	if err := checkCount(len(*codes), field); err != nil {
+		return err
+	}
 	for i, c := range *codes {
 		c = strings.ToLower(strings.TrimSpace(c))
 		if c == "" || len(c) > 16 || strings.Trim(c, "abcdefghijklmnopqrstuvwxyz-") != "" {
 			return &Error{Code: "invalid_field", Field: field, Message: field + " holds tags such as es, mam or ht"}
 		}
 		(*codes)[i] = c
+	}
+	return nil
+}
+
+// maxListItems bounds the lists a body may give (languages, regions,
+// certifications): no request, shift or volunteer needs more.
+const maxListItems = 20
+
+// checkCount refuses a list longer than maxListItems.
+func checkCount(n int, field string) error {
+	if n > maxListItems {
+		return &Error{Code: "invalid_field", Field: field, Message: fmt.Sprintf("%s holds at most %d items", field, maxListItems)}
+	}
+	return nil
+}
+
+// checkCertifications checks a list of certification names.
+func checkCertifications(certs []volunteer.Certification, field string) error {
+	if err := checkCount(len(certs), field); err != nil {
+		return err
+	}
+	for _, c := range certs {
+		if c.Check() != nil {
+			return &Error{Code: "invalid_field", Field: field,
+				Message: field + " holds certification names of lower-case letters, digits and _, such as rapid_response"}
+		}
 	}
 	return nil
 }
@@ -102,6 +133,9 @@ func (s *Server) handleChangeRole(w http.ResponseWriter, r *http.Request, p *acc
 	}
 	var req changeRoleRequest
 	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := checkReason(req.Reason); err != nil {
 		return err
 	}
 	if err := s.accounts.ChangeRole(r.Context(), *p, id, req.Role, req.Reason); err != nil {
@@ -148,6 +182,9 @@ func (s *Server) handleReactivate(w http.ResponseWriter, r *http.Request, p *acc
 func (s *Server) handleRevokeSessions(w http.ResponseWriter, r *http.Request, _ *accounts.Principal) error {
 	id, err := pathID(r, "id")
 	if err != nil {
+		return err
+	}
+	if err := refuseBody(r); err != nil {
 		return err
 	}
 	revoked, err := s.accounts.RevokeSessions(r.Context(), id)

@@ -176,6 +176,10 @@ func errorStatus(err error) (int, *Error) {
 		return http.StatusConflict, &Error{Code: "certification_missing", Message: cert.Error()}
 	case errors.As(err, &rule):
 		return http.StatusConflict, &Error{Code: rule.Rule, Message: rule.Error()}
+	case errors.As(err, &apiErr) && apiErr.Code == codeBodyTooLarge:
+		return http.StatusRequestEntityTooLarge, apiErr
+	case errors.As(err, &apiErr) && apiErr.Code == codeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType, apiErr
 	case errors.As(err, &apiErr):
 		return http.StatusBadRequest, apiErr
 	case errors.Is(err, eventstore.ErrOutcomeUnknown):

@@ -36,7 +36,7 @@ func timeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, &Error{Code: "invalid_field", Field: name, Message: name + " is not an RFC 3339 time such as 2026-11-26T09:00:00Z"}
 	}
-	return t, nil
+	return t, checkTime(name, t)
 }
 
 // windowParams reads the optional from and to query parameters of a list:

@@ -86,10 +86,10 @@ func dateParam(r *http.Request, name string, def time.Time) (time.Time, error) {
 		return def, nil
 	}
 	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
+		return t, checkTime(name, t)
 	}
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
+		return t, checkTime(name, t)
 	}
 	return time.Time{}, &Error{Code: "invalid_field", Field: name, Message: name + " is a date such as 2026-11-02 or an RFC 3339 time"}
 }

@@ -2,7 +2,9 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/presente-dispatch/presente/domain"
 	"github.com/presente-dispatch/presente/domain/account"
+	"github.com/presente-dispatch/presente/domain/matching"
 	"github.com/presente-dispatch/presente/domain/request"
 	"github.com/presente-dispatch/presente/domain/volunteer"
 	"github.com/presente-dispatch/presente/infra/accounts"
@@ -86,8 +89,20 @@ func (s *Server) handleReceiveRequest(w http.ResponseWriter, r *http.Request, p 
 	if err := checkCodes(&req.Languages, "languages"); err != nil {
 		return err
 	}
-	if len(req.Region) > 100 || len(req.MeetingPoint) > 300 {
-		return &Error{Code: "invalid_field", Field: "region", Message: "region is at most 100 characters and meeting_point at most 300"}
+	if err := checkCertifications(req.Certifications, "certifications"); err != nil {
+		return err
+	}
+	if err := checkCertifications(req.TeamCertifications, "team_certifications"); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		field, value string
+		max          int
+	}{{"region", req.Region, 100}, {"meeting_point", req.MeetingPoint, 300}, {"person.name", req.Person.Name, 200},
+		{"person.phone", req.Person.Phone, 40}, {"person.address", req.Person.Address, 300}} {
+		if len(f.value) > f.max {
+			return &Error{Code: "invalid_field", Field: f.field, Message: fmt.Sprintf("%s is at most %d characters", f.field, f.max)}
+		}
 	}
 	window := domain.Window{Start: req.Start, End: req.End}
 	if req.Kind == request.RapidResponse && req.Start.IsZero() {
@@ -215,6 +230,13 @@ func (s *Server) handleRequestAction(w http.ResponseWriter, r *http.Request, p *
 		return &Error{Code: "unknown_action", Field: "action",
 			Message: "use triage, verify, alert, resolve, close, cancel or reopen, not " + strings.ToValidUTF8(action, "?")}
 	}
+	// A field the action does not read would be dropped without a word.
+	switch action := r.PathValue("action"); {
+	case body.Priority != "" && action != "triage":
+		return &Error{Code: "invalid_field", Field: "priority", Message: "priority is given only to triage: leave it out"}
+	case body.Outcome != "" && action != "verify" && action != "resolve":
+		return &Error{Code: "invalid_field", Field: "outcome", Message: "outcome is given only to verify or resolve: leave it out"}
+	}
 	if err := s.dispatch.Request(r.Context(), p.Meta(body.Reason), id, c); err != nil {
 		return err
 	}
@@ -232,6 +254,12 @@ func (s *Server) handleMatches(w http.ResponseWriter, r *http.Request, _ *accoun
 	var relaxed []string
 	if v := r.URL.Query().Get("relax"); v != "" {
 		relaxed = strings.Split(v, ",")
+	}
+	for _, f := range relaxed {
+		if !slices.Contains(matching.Filters, f) {
+			return &Error{Code: "invalid_field", Field: "relax",
+				Message: "relax lists filters to drop, separated by commas: " + strings.Join(matching.Filters, ", ")}
+		}
 	}
 	res, err := s.dispatch.Match(r.Context(), id, relaxed...)
 	if err != nil {

@@ -23,15 +23,18 @@ import (
 
 // anyRoute are the statuses any route may answer with, documented once in
 // the document's description rather than on every route: no session (401),
-// the wrong role, a cross-site call (403), an oversized body (413), an
-// Idempotency-Key retry still running (409 request_in_progress) or reused
-// with another body (422 idempotency_key_reused), and the server being
+// the wrong role, a cross-site call (403), an oversized body (413), a
+// body not sent as JSON (415), an Idempotency-Key retry still running
+// (409 request_in_progress) or reused with another body (422 idempotency_key_reused), and the server being
 // unable to finish (503).
-var anyRoute = map[int]bool{401: true, 403: true, 413: true, 503: true}
+var anyRoute = map[int]bool{401: true, 403: true, 413: true, 415: true, 503: true}
 
-// anyRouteAnswers are the answers, status and code, any state-changing
-// route may give for its Idempotency-Key.
-var anyRouteAnswers = map[string]bool{"409 request_in_progress": true, "422 idempotency_key_reused": true}
+// anyRouteAnswers are the answers, status and code, any route may give:
+// for its Idempotency-Key, and for a malformed body, path, query or key,
+// as the document's description says once for all.
+var anyRouteAnswers = map[string]bool{"409 request_in_progress": true, "422 idempotency_key_reused": true,
+	"400 invalid_json": true, "400 invalid_body": true, "400 unknown_field": true, "400 invalid_field": true,
+	"400 invalid_id": true, "400 invalid_idempotency_key": true}
 
 // anyRouteCodes are the error codes documented once, in the document's
 // description, for every route: a malformed body, path or key, a record

@@ -221,6 +221,12 @@ func (s *Server) guard(rt route) http.Handler {
 			}
 			return
 		}
+		if m := rt.method(); m == http.MethodGet || m == http.MethodDelete {
+			if err := refuseBody(r); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
 		run := func(w http.ResponseWriter, r *http.Request) error { return rt.handler(w, r, p) }
 		if rt.changesState() && !rt.retrySafe {
 			err = s.idempotent(w, r, p, run)

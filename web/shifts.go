@@ -81,9 +81,15 @@ func (s *Server) handleScheduleShift(w http.ResponseWriter, r *http.Request, p *
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
+	if err := checkCodes(&req.Languages, "languages"); err != nil {
+		return err
+	}
+	if err := checkCertifications(req.Requires, "requires"); err != nil {
+		return err
+	}
 	weeks := max(req.RepeatWeeks, 1)
-	if weeks > 52 {
-		return &Error{Code: "invalid_field", Field: "repeat_weeks", Message: "repeat_weeks is at most 52: schedule a longer series in parts"}
+	if weeks > 52 || req.RepeatWeeks < 0 {
+		return &Error{Code: "invalid_field", Field: "repeat_weeks", Message: "repeat_weeks is from 1 to 52: schedule a longer series in parts"}
 	}
 	ids, err := newIDs(r, weeks+1)
 	if err != nil {
@@ -139,6 +145,9 @@ func (s *Server) handleGetShift(w http.ResponseWriter, r *http.Request, p *accou
 func (s *Server) handleClaimShift(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	id, v, err := pathIDs(r, "volunteer")
 	if err != nil {
+		return err
+	}
+	if err := refuseBody(r); err != nil {
 		return err
 	}
 	claim, err := s.dispatch.ClaimShift(r.Context(), p.Meta(""), id, v)
@@ -283,6 +292,9 @@ func (s *Server) handleDeclineSwap(w http.ResponseWriter, r *http.Request, p *ac
 func (s *Server) handleAcceptSwap(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
 	id, to, err := pathIDs(r, "volunteer")
 	if err != nil {
+		return err
+	}
+	if err := refuseBody(r); err != nil {
 		return err
 	}
 	if err := s.dispatch.AcceptSwap(r.Context(), p.Meta(""), id, to); err != nil {

@@ -70,6 +70,9 @@ func (s *Server) handleRegisterVolunteer(w http.ResponseWriter, r *http.Request,
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
+	if err := checkProfileCounts(req.Languages, req.Regions); err != nil {
+		return err
+	}
 	if p.Role == account.Volunteer {
 		switch {
 		case req.UserID != uuid.Nil && req.UserID != p.UserID:
@@ -111,6 +114,14 @@ func (s *Server) handleGetVolunteer(w http.ResponseWriter, r *http.Request, _ *a
 		return err
 	}
 	return s.writeVolunteer(w, r, id, http.StatusOK)
+}
+
+// checkProfileCounts bounds a volunteer's languages and regions.
+func checkProfileCounts(langs []volunteer.Language, regions []string) error {
+	if err := checkCount(len(langs), "languages"); err != nil {
+		return err
+	}
+	return checkCount(len(regions), "regions")
 }
 
 // onCallRequest is the body of POST /api/v1/volunteers/{id}/on-call.
@@ -194,6 +205,9 @@ func (s *Server) handleChangeProfile(w http.ResponseWriter, r *http.Request, p *
 	}
 	var req profileRequest
 	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := checkProfileCounts(req.Languages, req.Regions); err != nil {
 		return err
 	}
 	if err := s.dispatch.Volunteer(r.Context(), p.Meta(""), id, volunteer.ChangeProfile{Languages: req.Languages, Regions: req.Regions}); err != nil {

@@ -538,6 +538,10 @@ func decide(s State, c Command) ([]domain.Event, error) {
 	return nil, fmt.Errorf("request: unknown command %T", c)
 }
 
+// MaxDuration bounds a request's window: a longer one is almost always a
+// mistyped date (next year's), and would keep its volunteers busy for it.
+const MaxDuration = 7 * 24 * time.Hour
+
 func validPriority(p Priority) bool { return p == Normal || p == High || p == Urgent }
 
 func receive(s State, c Receive) ([]domain.Event, error) {
@@ -562,6 +566,9 @@ func receive(s State, c Receive) ([]domain.Event, error) {
 	}
 	if err := c.Window.Check(); err != nil {
 		return nil, &InvalidError{Field: "window", Message: err.Error()}
+	}
+	if c.Window.Duration() > MaxDuration {
+		return nil, &InvalidError{Field: "end", Message: "a request lasts at most 7 days: check the end's date, or enter a longer need as several requests"}
 	}
 	if c.Kind == RapidResponse {
 		c.SubKind = ""

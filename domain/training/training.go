@@ -358,6 +358,9 @@ func decideSession(s Session, c SessionCommand) ([]domain.Event, error) {
 		if err := c.Window.Check(); err != nil {
 			return nil, &InvalidError{Field: "window", Message: err.Error()}
 		}
+		if c.Window.Duration() > 24*time.Hour {
+			return nil, &InvalidError{Field: "end", Message: "a session lasts at most 24 hours: schedule a longer course as several sessions"}
+		}
 		return []domain.Event{SessionScheduled{SessionID: c.SessionID, CourseID: c.Course.CourseID, Certification: c.Course.Certification,
 			ValidityMonths: c.Course.ValidityMonths, Window: domain.Window{Start: c.Window.Start.UTC(), End: c.Window.End.UTC()},
 			Place: strings.TrimSpace(c.Place), Capacity: c.Capacity, TrainerID: c.TrainerID}}, nil

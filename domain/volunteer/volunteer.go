@@ -572,6 +572,10 @@ func checkProfile(langs []Language, regions []string) ([]Language, []string, err
 	return out, rs, nil
 }
 
+// Check refuses a certification name that is not lower-case letters,
+// digits and _, at most 64 of them.
+func (c Certification) Check() error { return checkCertification(c) }
+
 // checkCertification checks a certification's name.
 func checkCertification(c Certification) error {
 	if c == "" || len(c) > 64 || strings.Trim(string(c), "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {

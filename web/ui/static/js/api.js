@@ -33,4 +33,5 @@ export async function call(method, path, body, key) {
 
 export const get = (path) => call('GET', path);
 export const post = (path, body, key) => call('POST', path, body, key);
+export const put = (path, body, key) => call('PUT', path, body, key);
 export const del = (path) => call('DELETE', path);

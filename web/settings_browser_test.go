@@ -1,10 +1,14 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/presente-dispatch/presente/domain/account"
@@ -51,4 +55,111 @@ func TestTheLanguageChosenInOneBrowserFollowsTheUserToAnother(t *testing.T) {
 	phone.run("sign out", chromedp.Click(`//button[text()="Sign out"]`, chromedp.BySearch), chromedp.WaitVisible("#email", chromedp.ByID))
 	e.signIn(phone, coordinator, "en")
 	phone.run("the coordinator's Spanish", chromedp.WaitVisible(`html[lang="es"]`, chromedp.ByQuery))
+}
+
+func TestShiftAndSessionTimesAreTypedInTheOrganizationsZoneNotTheBrowsers(t *testing.T) {
+	e := newEnv(t, envOptions{browser: true})
+	admin, coordinator := e.users[account.Admin], e.users[account.Coordinator]
+	mustStatus(t, e.do(admin, "POST", "/api/v1/settings/time-zone", map[string]string{"time_zone": "America/Chicago"}), http.StatusOK, "set the zone")
+	chicago, err := time.LoadLocation("America/Chicago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A coordinator travelling in Tokyo: the browser's clocks are 15 hours
+	// ahead of the organization's.
+	tb := e.newTab(t, 1280, 900)
+	var browserZone string
+	tb.run("the browser in Tokyo", emulation.SetTimezoneOverride("Asia/Tokyo"),
+		chromedp.Evaluate(`Intl.DateTimeFormat().resolvedOptions().timeZone`, &browserZone))
+	if browserZone != "Asia/Tokyo" {
+		t.Fatalf("the browser's zone is %q: the emulation did not take, so this test would prove nothing", browserZone)
+	}
+	e.signIn(tb, coordinator, "en")
+
+	day := time.Now().In(chicago).AddDate(0, 0, 3)
+	field := func(hour int) string {
+		return fmt.Sprintf("%04d-%02d-%02dT%02d:00", day.Year(), day.Month(), day.Day(), hour)
+	}
+	want := func(hour int) time.Time {
+		return time.Date(day.Year(), day.Month(), day.Day(), hour, 0, 0, 0, chicago).UTC()
+	}
+
+	var note, def string
+	tb.run("schedule a shift at 9 in Chicago", chromedp.Navigate(e.ts.URL+"/#/schedule"),
+		chromedp.WaitVisible(`//p[text()="No shifts in the next four weeks."]`, chromedp.BySearch),
+		chromedp.Text("#sh-zone", &note, chromedp.ByID),
+		chromedp.Value("#sh-start", &def, chromedp.ByID),
+		chromedp.SendKeys("#sh-region", "East", chromedp.ByID),
+		chromedp.SetValue("#sh-start", field(9), chromedp.ByID),
+		chromedp.SetValue("#sh-end", field(13), chromedp.ByID),
+		chromedp.Click(`form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`//table[contains(@class,"report")]//td[contains(., "court watch")]`, chromedp.BySearch))
+	if !strings.Contains(note, "America/Chicago") {
+		t.Errorf("beside the time fields: %q, want the zone America/Chicago named", note)
+	}
+	if tomorrow := time.Now().In(chicago).AddDate(0, 0, 1).Format("2006-01-02") + "T09:00"; def != tomorrow {
+		t.Errorf("the start field first holds %q, want tomorrow at 9 in Chicago, %q", def, tomorrow)
+	}
+	var shifts struct {
+		Shifts []struct {
+			Start time.Time `json:"start"`
+			End   time.Time `json:"end"`
+		} `json:"shifts"`
+	}
+	decode(t, e.do(coordinator, "GET", "/api/v1/shifts?to="+time.Now().Add(10*24*time.Hour).UTC().Format(time.RFC3339), nil).body, &shifts)
+	if len(shifts.Shifts) != 1 || !shifts.Shifts[0].Start.Equal(want(9)) || !shifts.Shifts[0].End.Equal(want(13)) {
+		t.Fatalf("the shift is stored as %+v, want %s to %s (9 to 13 in Chicago)", shifts.Shifts, want(9), want(13))
+	}
+	var row string
+	tb.run("read the shift's row", chromedp.Text(`table.report tbody tr td`, &row, chromedp.ByQuery))
+	if !strings.Contains(row, "09:00") || !strings.Contains(row, "01:00") {
+		t.Errorf("the shift shows as %q, want 09:00 to 01:00 PM on Chicago's clocks", row)
+	}
+
+	// A training session, the same way.
+	tb.run("schedule a session at 18 in Chicago", chromedp.Navigate(e.ts.URL+"/#/training"),
+		chromedp.WaitVisible(`//p[text()="No courses yet."]`, chromedp.BySearch),
+		chromedp.WaitVisible("#se-zone", chromedp.ByID),
+		chromedp.SendKeys("#co-name", "Know your rights", chromedp.ByID),
+		chromedp.SendKeys("#co-cert", "know_your_rights", chromedp.ByID),
+		chromedp.Click(`//button[text()="Add the course"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//table//th[text()="Know your rights"]`, chromedp.BySearch),
+		chromedp.SendKeys("#se-place", "Community hall", chromedp.ByID),
+		chromedp.SetValue("#se-start", field(18), chromedp.ByID),
+		chromedp.SetValue("#se-end", field(20), chromedp.ByID),
+		chromedp.Click(`//button[text()="Schedule the session"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`ul.list li.card h3`, chromedp.ByQuery),
+		chromedp.Text("#se-zone", &note, chromedp.ByID))
+	if !strings.Contains(note, "America/Chicago") {
+		t.Errorf("beside the session's time fields: %q, want America/Chicago", note)
+	}
+	var sessions struct {
+		Sessions []struct {
+			Start time.Time `json:"start"`
+		} `json:"sessions"`
+	}
+	decode(t, e.do(coordinator, "GET", "/api/v1/sessions?to="+time.Now().Add(10*24*time.Hour).UTC().Format(time.RFC3339), nil).body, &sessions)
+	if len(sessions.Sessions) != 1 || !sessions.Sessions[0].Start.Equal(want(18)) {
+		t.Errorf("the session is stored as %+v, want it to start at %s (18:00 in Chicago)", sessions.Sessions, want(18))
+	}
+
+	// Around the daylight-saving changes, in the browser's own Intl: a
+	// skipped time reads as clocks show it after the change, a repeated
+	// one as the first of the two.
+	var got []string
+	tb.run("convert around the changes", chromedp.Evaluate(`import('/assets/js/i18n.js').then((m) => {
+		const out = [];
+		for (const [z, v] of [['America/Chicago', '2026-03-08T02:30'], ['America/Chicago', '2026-11-01T01:30'],
+			['Europe/Madrid', '2026-10-25T02:30'], ['Asia/Kolkata', '2026-01-01T00:00'], ['America/Chicago', '2026-12-01T09:00']]) {
+			m.setZone(z); out.push(m.fromZoneInput(v), m.zoneInput(m.fromZoneInput(v)));
+		}
+		m.setZone('America/Chicago');
+		return out;
+	})`, &got, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	wantConv := []string{"2026-03-08T08:30:00.000Z", "2026-03-08T03:30", "2026-11-01T06:30:00.000Z", "2026-11-01T01:30",
+		"2026-10-25T00:30:00.000Z", "2026-10-25T02:30", "2025-12-31T18:30:00.000Z", "2026-01-01T00:00",
+		"2026-12-01T15:00:00.000Z", "2026-12-01T09:00"}
+	if strings.Join(got, " ") != strings.Join(wantConv, " ") {
+		t.Errorf("conversions in the browser:\n got %v\nwant %v", got, wantConv)
+	}
 }

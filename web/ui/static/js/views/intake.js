@@ -3,14 +3,14 @@
 // field or Ctrl+Enter sends it. A report is on the board in seconds.
 import { h, replace } from '../dom.js';
 import { t, fromZoneInput, zoneName } from '../i18n.js';
-import { post } from '../api.js';
+import { post, keyAfter } from '../api.js';
 import { field, errorText } from './common.js';
 
 const SUBKINDS = ['ice_checkin', 'court_hearing', 'legal_appointment', 'medical_appointment', 'welcome_center', 'other'];
 const LAST_REGION = 'presente.intake.region';
 
 export function intakeScreen(el) {
-  const key = crypto.randomUUID(); // one key per request being entered: a retry sends it once
+  let key = crypto.randomUUID(); // one key per request being entered: a retry sends it once
   const kind = h('select', {}, h('option', { value: 'rapid_response' }, t('kind.rapid_response')),
     h('option', { value: 'accompaniment' }, t('kind.accompaniment')));
   const sub = h('select', {}, SUBKINDS.map((s) => h('option', { value: s }, t(`subkind.${s}`))));
@@ -58,6 +58,7 @@ export function intakeScreen(el) {
       localStorage.setItem(LAST_REGION, body.region);
       location.hash = `#/requests/${created.request_id}`;
     } catch (err) {
+      key = keyAfter(err, key);
       error.textContent = errorText(err);
       const bad = err.field && form.querySelector(`[data-field="${err.field}"]`);
       (bad || region).focus();

@@ -4,7 +4,7 @@
 // certification it grants.
 import { h, replace } from '../dom.js';
 import { t, plural, dateTime, fromZoneInput, zoneDaysFrom, zoneName } from '../i18n.js';
-import { get, post } from '../api.js';
+import { get, post, keyAfter } from '../api.js';
 import { errorText, field, certLabel } from './common.js';
 
 const ROLES = ['hotline', 'on_call', 'court_watch', 'welcome_center'];
@@ -55,7 +55,7 @@ export async function shiftsScheduleScreen(el) {
       key = crypto.randomUUID();
       done.textContent = plural('schedule.scheduled', res.shifts ? res.shifts.length : 1);
       await load();
-    } catch (err) { message.textContent = errorText(err); }
+    } catch (err) { key = keyAfter(err, key); message.textContent = errorText(err); }
   } },
   h('h2', {}, t('schedule.new_shift')),
   field('sh-role', t('schedule.role'), role, t('schedule.role_hint')), roles,
@@ -113,7 +113,7 @@ export async function trainingScheduleScreen(el) {
       done.textContent = t('training.course_added');
       cName.value = '';
       await load();
-    } catch (err) { message.textContent = errorText(err); }
+    } catch (err) { courseKey = keyAfter(err, courseKey); message.textContent = errorText(err); }
   } },
   h('h2', {}, t('training.new_course')),
   field('co-name', t('training.course_name'), cName),
@@ -136,7 +136,7 @@ export async function trainingScheduleScreen(el) {
       sessionKey = crypto.randomUUID();
       done.textContent = t('training.session_added');
       await load();
-    } catch (err) { message.textContent = errorText(err); }
+    } catch (err) { sessionKey = keyAfter(err, sessionKey); message.textContent = errorText(err); }
   } },
   h('h2', {}, t('training.new_session')),
   field('se-course', t('training.course'), courseSelect),

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,85 @@ func TestShiftAndSessionTimesAreTypedInTheOrganizationsZoneNotTheBrowsers(t *tes
 		"2026-12-01T15:00:00.000Z", "2026-12-01T09:00"}
 	if strings.Join(got, " ") != strings.Join(wantConv, " ") {
 		t.Errorf("conversions in the browser:\n got %v\nwant %v", got, wantConv)
+	}
+}
+
+func TestAnAdminSetsTheTimeZoneAndACoordinatorPlacesAndLiftsALegalHold(t *testing.T) {
+	e := newEnv(t, envOptions{browser: true})
+	admin, coordinator := e.users[account.Admin], e.users[account.Coordinator]
+	english := englishOnly(t)
+	noEnglish := func(tb *tab, screen string) {
+		t.Helper()
+		var text string
+		tb.run("read "+screen, chromedp.Text("body", &text, chromedp.ByQuery))
+		for _, s := range english {
+			if regexp.MustCompile(`\b` + regexp.QuoteMeta(s) + `\b`).MatchString(text) {
+				t.Errorf("the Spanish %s screen shows the English %q:\n%s", screen, s, text)
+			}
+		}
+	}
+
+	// The admin, in Spanish, from the menu.
+	at := e.newTab(t, 1280, 900)
+	e.signIn(at, admin, "es")
+	var zone string
+	at.run("open the settings", chromedp.Click(`//nav//a[text()="Ajustes"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@id="zone-now"][contains(., "UTC")]`, chromedp.BySearch),
+		chromedp.Value("#settings-zone", &zone, chromedp.ByID))
+	if zone != "UTC" {
+		t.Errorf("the zone field first holds %q, want UTC", zone)
+	}
+	noEnglish(at, "settings")
+	at.run("a zone that does not exist", chromedp.SetValue("#settings-zone", "Mars/Olympus_Mons", chromedp.ByID),
+		chromedp.Click(`//button[text()="Guardar la zona horaria"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`p.error[role="alert"]:not(:empty)`, chromedp.ByQuery))
+	noEnglish(at, "settings after an error")
+	at.run("Chicago", chromedp.SetValue("#settings-zone", "America/Chicago", chromedp.ByID),
+		chromedp.Click(`//button[text()="Guardar la zona horaria"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@role="status"][text()="La zona horaria ahora es America/Chicago."]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@id="zone-now"][contains(., "America/Chicago")]`, chromedp.BySearch))
+	screenshot(at, "admin-settings-es")
+	if r := e.do(coordinator, "GET", "/api/v1/settings", nil); !strings.Contains(r.body, `"time_zone":"America/Chicago"`) {
+		t.Errorf("the settings after saving: %s", r.body)
+	}
+
+	// The coordinator pauses retention for a legal hold, then lifts it.
+	ct := e.newTab(t, 1280, 900)
+	e.signIn(ct, coordinator, "en")
+	ct.run("open retention", chromedp.Click(`//nav//a[text()="Retention"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@id="retention-state"][contains(., "running")]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[contains(., "30 days after their request closes")]`, chromedp.BySearch))
+	// The reason is required: an empty one is stopped in the page.
+	var valid bool
+	ct.run("no reason", chromedp.Click(`//button[text()="Place the hold"]`, chromedp.BySearch),
+		chromedp.Evaluate(`document.getElementById('retention-reason').checkValidity()`, &valid))
+	if valid {
+		t.Error("an empty matter reference passes the form's check")
+	}
+	if r := e.do(coordinator, "GET", "/api/v1/retention", nil); !strings.Contains(r.body, `"on_hold":false`) {
+		t.Fatalf("retention after an empty reason: %s, want not on hold", r.body)
+	}
+	ct.run("place the hold", chromedp.SendKeys("#retention-reason", "Matter 2026-114", chromedp.ByID),
+		chromedp.Click(`//button[text()="Place the hold"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@id="retention-state"][contains(., "Paused by a legal hold since")]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@role="status"][contains(., "The legal hold is in place")]`, chromedp.BySearch))
+	screenshot(ct, "coordinator-retention-en")
+	if r := e.do(coordinator, "GET", "/api/v1/retention", nil); !strings.Contains(r.body, `"on_hold":true`) {
+		t.Errorf("retention after placing the hold: %s", r.body)
+	}
+	ct.run("lift it", chromedp.WaitVisible(`//button[text()="Lift the hold"]`, chromedp.BySearch),
+		chromedp.Click(`//button[text()="Lift the hold"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@id="retention-state"][contains(., "running")]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@role="status"][contains(., "The legal hold is lifted")]`, chromedp.BySearch))
+	if r := e.do(coordinator, "GET", "/api/v1/retention", nil); !strings.Contains(r.body, `"on_hold":false`) {
+		t.Errorf("retention after lifting the hold: %s", r.body)
+	}
+	// The same screen in Spanish holds no English.
+	ct.run("to Spanish", chromedp.Navigate(e.ts.URL+"/#/retention"))
+	chooseLanguage(ct, "es")
+	ct.run("the Spanish retention screen", chromedp.WaitVisible(`//button[text()="Establecer la retención"]`, chromedp.BySearch))
+	noEnglish(ct, "retention")
+	if foreign := append(e.foreign(at), e.foreign(ct)...); len(foreign) > 0 {
+		t.Errorf("the settings screens asked other origins: %v", foreign)
 	}
 }

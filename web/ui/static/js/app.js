@@ -13,6 +13,7 @@ import { myWork, openShifts, trainings, profile } from './views/volunteer.js';
 import { timelineScreen, dashboardScreen, coverageScreen, expiringScreen, auditScreen, forgetScreen } from './views/coordinator.js';
 import { accountsScreen, invitationsScreen } from './views/admin.js';
 import { shiftsScheduleScreen, trainingScheduleScreen } from './views/schedule.js';
+import { retentionScreen, settingsScreen } from './views/settings.js';
 
 const main = () => document.getElementById('main');
 
@@ -38,7 +39,9 @@ const routes = [
   { path: /^#\/forget(?:\/([0-9a-f-]{36}))?$/, roles: COORDINATOR, screen: forgetScreen },
   { path: /^#\/schedule$/, roles: COORDINATOR, screen: shiftsScheduleScreen },
   { path: /^#\/training$/, roles: COORDINATOR, screen: trainingScheduleScreen },
+  { path: /^#\/retention$/, roles: COORDINATOR, screen: retentionScreen },
   { path: /^#\/accounts$/, roles: ADMIN, screen: accountsScreen },
+  { path: /^#\/settings$/, roles: ADMIN, screen: settingsScreen },
   { path: /^#\/invitations$/, roles: ['admin', 'coordinator'], screen: invitationsScreen },
   { path: /^#\/me$/, roles: ['volunteer'], screen: myWork },
   { path: /^#\/shifts$/, roles: ['volunteer'], screen: openShifts },
@@ -131,10 +134,12 @@ export function header() {
     nav.push(h('a', { href: '#/schedule' }, t('nav.schedule')), h('a', { href: '#/training' }, t('nav.training')),
       h('a', { href: '#/reports' }, t('nav.reports')), h('a', { href: '#/coverage' }, t('nav.coverage')),
       h('a', { href: '#/expiring' }, t('nav.expiring')), h('a', { href: '#/audit' }, t('nav.audit')),
-      h('a', { href: '#/invitations' }, t('nav.invitations')), h('a', { href: '#/forget' }, t('nav.forget')));
+      h('a', { href: '#/invitations' }, t('nav.invitations')), h('a', { href: '#/forget' }, t('nav.forget')),
+      h('a', { href: '#/retention' }, t('nav.retention')));
   }
   if (session.who && session.who.role === 'admin') {
-    nav.push(h('a', { href: '#/accounts' }, t('nav.accounts')), h('a', { href: '#/invitations' }, t('nav.invitations')));
+    nav.push(h('a', { href: '#/accounts' }, t('nav.accounts')), h('a', { href: '#/invitations' }, t('nav.invitations')),
+      h('a', { href: '#/settings' }, t('nav.settings')));
   }
   if (session.who && session.who.role === 'volunteer') {
     nav.push(h('a', { href: '#/me' }, t('nav.me')), h('a', { href: '#/shifts' }, t('nav.shifts')),

@@ -18,7 +18,7 @@ export async function retentionScreen(el) {
     let st;
     try { st = await get('/api/v1/retention'); } catch (err) { message.textContent = errorText(err); return; }
     const status = st.on_hold
-      ? h('p', { class: 'badge warn', id: 'retention-state' }, h('span', { 'aria-hidden': 'true' }, '⏸ '),
+      ? h('p', { class: 'badge warn', id: 'retention-state' }, h('span', { 'aria-hidden': 'true' }, '‖ '),
         t('retention.on_hold', { since: dateTime(st.held_since) }))
       : h('p', { class: 'badge ok', id: 'retention-state' }, h('span', { 'aria-hidden': 'true' }, '✓ '), t('retention.running'));
     const reason = h('input', { type: 'text', autocomplete: 'off', maxlength: 2000, required: !st.on_hold });

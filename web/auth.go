@@ -2,9 +2,13 @@ package web
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -120,6 +124,9 @@ type whoAmI struct {
 	UserID string       `json:"user_id"`
 	Role   account.Role `json:"role"`
 	Email  string       `json:"email,omitempty"`
+	// Language is the language the user chose for every device; empty
+	// until they choose one.
+	Language string `json:"language,omitempty"`
 }
 
 // handleSignIn serves POST /api/v1/session: sign in with an email address and
@@ -156,8 +163,36 @@ func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request, p *account
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, whoAmI{UserID: p.UserID.String(), Role: p.Role, Email: a.Email})
+	writeJSON(w, http.StatusOK, whoAmI{UserID: p.UserID.String(), Role: p.Role, Email: a.Email, Language: a.Language})
 	return nil
+}
+
+// languageRequest is the body of PUT /api/v1/me/language.
+type languageRequest struct {
+	Language string `json:"language"`
+}
+
+// handleChooseLanguage serves PUT /api/v1/me/language: the signed-in user
+// chooses the language they read the app in, on every device. It must be
+// one the app has a catalog for; it answers as GET /api/v1/session.
+func (s *Server) handleChooseLanguage(w http.ResponseWriter, r *http.Request, p *accounts.Principal) error {
+	var req languageRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	lang, err := account.NormalizeLanguage(req.Language)
+	if err != nil {
+		return err
+	}
+	if _, ok := s.languages[lang]; !ok {
+		tags := slices.Sorted(maps.Keys(s.languages))
+		return &Error{Code: "unknown_language", Field: "language", status: http.StatusUnprocessableEntity,
+			Message: fmt.Sprintf("the app has no catalog for %q: choose one of %s", lang, strings.Join(tags, ", "))}
+	}
+	if err := s.accounts.ChooseLanguage(r.Context(), *p, lang); err != nil {
+		return err
+	}
+	return s.handleWhoAmI(w, r, p)
 }
 
 // handleSignOut serves DELETE /api/v1/session: end this session, and close

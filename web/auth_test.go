@@ -29,6 +29,7 @@ var whoMay = map[string]string{
 	"GET /api/v1/session":                                                "signed-in",
 	"DELETE /api/v1/session":                                             "signed-in",
 	"POST /api/v1/me/password":                                           "signed-in",
+	"PUT /api/v1/me/language":                                            "signed-in",
 	"GET /api/v1/accounts":                                               "admin",
 	"GET /api/v1/accounts/{id}":                                          "admin self",
 	"POST /api/v1/accounts/{id}/role":                                    "admin",

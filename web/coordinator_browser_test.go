@@ -71,6 +71,12 @@ func TestTheCoordinatorsScreensInSpanishShowNoEnglish(t *testing.T) {
 			t.Errorf("the timeline lacks %q:\n%s", want, text)
 		}
 	}
+	// Who received it: the dispatcher by name and role, not an id.
+	var who string
+	tb.run("who received it", chromedp.Text(`table.report tbody tr:first-child td:nth-child(3)`, &who, chromedp.ByQuery))
+	if want := e.users[account.Dispatcher].email + " · Despacho"; who != want {
+		t.Errorf("the first step names %q, want %q", who, want)
+	}
 	if strings.Contains(text, "Xochitl") {
 		t.Errorf("the timeline shows the person's name:\n%s", text)
 	}

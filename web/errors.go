@@ -37,6 +37,9 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// status is the HTTP status when not 400 Bad Request: 422 for a
+	// well-formed value the server cannot use.
+	status int
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -181,6 +184,9 @@ func errorStatus(err error) (int, *Error) {
 	case errors.As(err, &apiErr) && apiErr.Code == codeUnsupportedMediaType:
 		return http.StatusUnsupportedMediaType, apiErr
 	case errors.As(err, &apiErr):
+		if apiErr.status != 0 {
+			return apiErr.status, apiErr
+		}
 		return http.StatusBadRequest, apiErr
 	case errors.Is(err, eventstore.ErrOutcomeUnknown):
 		return http.StatusServiceUnavailable, &Error{Code: "outcome_unknown",

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/presente-dispatch/presente/domain/account"
 	"github.com/presente-dispatch/presente/infra/accounts"
 	"github.com/presente-dispatch/presente/infra/eventstore"
 	"github.com/presente-dispatch/presente/projections/board"
@@ -143,6 +144,51 @@ func (s *Server) volunteerNames(ctx context.Context) (map[uuid.UUID]string, erro
 type timelineEntry struct {
 	timeline.Entry
 	VolunteerName string `json:"volunteer_name,omitempty"`
+	// ActorName names the account that acted: a volunteer by their name,
+	// other staff by their account's email; empty for the system and for
+	// a forgotten account holder. ActorRole is the account's role now.
+	ActorName string       `json:"actor_name,omitempty"`
+	ActorRole account.Role `json:"actor_role,omitempty"`
+}
+
+// staffActor is how a timeline names an account.
+type staffActor struct {
+	name string
+	role account.Role
+}
+
+// actors names the accounts behind the actors of entries ("user:<id>"):
+// staff are the people who act on requests, never the people served, who
+// have no account.
+func (s *Server) actors(ctx context.Context, entries []timeline.Entry, volunteers map[uuid.UUID]string) (map[string]staffActor, error) {
+	out := map[string]staffActor{}
+	for _, e := range entries {
+		if _, done := out[e.Actor]; done {
+			continue
+		}
+		kind, raw, _ := strings.Cut(e.Actor, ":")
+		id, err := uuid.Parse(raw)
+		if kind != "user" || err != nil {
+			continue
+		}
+		a, err := s.accounts.Account(ctx, id)
+		if errors.Is(err, account.ErrNotFound) {
+			out[e.Actor] = staffActor{}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := a.Email
+		if v := volunteers[id]; v != "" {
+			name = v
+		}
+		if name == eventstore.Forgotten {
+			name = ""
+		}
+		out[e.Actor] = staffActor{name: name, role: a.Role}
+	}
+	return out, nil
 }
 
 // handleTimeline serves GET /api/v1/requests/{id}/timeline: every event of
@@ -174,9 +220,13 @@ func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request, _ *accou
 	if err != nil {
 		return err
 	}
+	actors, err := s.actors(r.Context(), entries, names)
+	if err != nil {
+		return err
+	}
 	out := make([]timelineEntry, len(entries))
 	for i, e := range entries {
-		out[i] = timelineEntry{Entry: e}
+		out[i] = timelineEntry{Entry: e, ActorName: actors[e.Actor].name, ActorRole: actors[e.Actor].role}
 		if e.VolunteerID != nil {
 			out[i].VolunteerName = names[*e.VolunteerID]
 		}
@@ -185,10 +235,10 @@ func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request, _ *accou
 		rows := make([][]string, len(out))
 		for i, e := range out {
 			rows[i] = []string{strconv.FormatInt(e.Version, 10), e.RecordedAt.UTC().Format(time.RFC3339), timeCell(e.HappenedAt), e.Type,
-				e.Actor, e.Status, idCell(e.AssignmentID), idCell(e.VolunteerID), e.VolunteerName, e.Reason}
+				e.Actor, e.Status, idCell(e.AssignmentID), idCell(e.VolunteerID), e.VolunteerName, e.Reason, e.ActorName, string(e.ActorRole)}
 		}
 		writeCSV(w, "timeline-"+id.String()[:8], []string{"version", "recorded_at", "happened_at", "event", "actor", "status",
-			"assignment_id", "volunteer_id", "volunteer_name", "reason"}, rows)
+			"assignment_id", "volunteer_id", "volunteer_name", "reason", "actor_name", "actor_role"}, rows)
 		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"request_id": id, "entries": out})

@@ -127,6 +127,8 @@ func TestTheTimelineShowsEveryStepWhoAndWhen(t *testing.T) {
 			Status        string     `json:"status"`
 			VolunteerName string     `json:"volunteer_name"`
 			VolunteerID   *uuid.UUID `json:"volunteer_id"`
+			ActorName     string     `json:"actor_name"`
+			ActorRole     string     `json:"actor_role"`
 		} `json:"entries"`
 	}
 	until(t, "the timeline holds the six steps", func() bool {
@@ -151,10 +153,18 @@ func TestTheTimelineShowsEveryStepWhoAndWhen(t *testing.T) {
 	if tl.Entries[1].VolunteerName != "Responder Amalia" {
 		t.Errorf("the offer names %q, want the volunteer's name", tl.Entries[1].VolunteerName)
 	}
+	// Who acted, by name: staff by their account, a volunteer by theirs.
+	if e, want := tl.Entries[0], e.users[account.Dispatcher].email; e.ActorName != want || e.ActorRole != "dispatcher" {
+		t.Errorf("received by %q (%s), want the dispatcher %q (dispatcher)", e.ActorName, e.ActorRole, want)
+	}
+	if e := tl.Entries[3]; e.ActorName != "Responder Amalia" || e.ActorRole != "volunteer" {
+		t.Errorf("en route by %q (%s), want Responder Amalia (volunteer)", e.ActorName, e.ActorRole)
+	}
 
 	r := e.do(e.users[account.Dispatcher], "GET", path+"?format=csv", nil)
 	rows := readCSV(t, r, "timeline-")
-	if len(rows) != 7 || rows[0][0] != "version" || rows[2][7] != sc.volunteer.String() {
+	if len(rows) != 7 || rows[0][0] != "version" || rows[2][7] != sc.volunteer.String() ||
+		rows[0][10] != "actor_name" || rows[1][10] != e.users[account.Dispatcher].email || rows[4][10] != "Responder Amalia" {
 		t.Errorf("CSV timeline: %q", rows)
 	}
 	if strings.Contains(r.body, "Xochitl") || strings.Contains(r.body, "0199") {
@@ -169,6 +179,17 @@ func TestTheTimelineShowsEveryStepWhoAndWhen(t *testing.T) {
 		http.StatusOK, "forget the person")
 	if r := e.do(e.users[account.Coordinator], "GET", path, nil); strings.Count(r.body, `"version"`) != 6 {
 		t.Errorf("the timeline after forgetting the person: %s, want the six steps", r.body)
+	}
+	// A dispatcher who left and was forgotten is no longer named.
+	dispatcher := e.users[account.Dispatcher]
+	mustStatus(t, e.do(e.users[account.Admin], "POST", "/api/v1/accounts/"+dispatcher.id.String()+"/deactivate", nil), http.StatusOK, "deactivate")
+	mustStatus(t, e.do(e.users[account.Coordinator], "POST", "/api/v1/subjects/"+dispatcher.id.String()+"/forget", map[string]string{"reason": "asked"}),
+		http.StatusOK, "forget the dispatcher")
+	r = e.do(e.users[account.Coordinator], "GET", path, nil)
+	tl.Entries = nil
+	decode(t, r.body, &tl)
+	if e := tl.Entries[0]; e.ActorName != "" || e.ActorRole != "dispatcher" || strings.Contains(r.body, dispatcher.email) {
+		t.Errorf("received by %q (%s) after the dispatcher was forgotten, want no name, the role kept: %s", e.ActorName, e.ActorRole, r.body)
 	}
 	if r := e.do(e.users[account.Coordinator], "GET", "/api/v1/requests/"+uuid.NewString()+"/timeline", nil); r.status != http.StatusNotFound {
 		t.Errorf("an unknown request's timeline: %d %s, want 404", r.status, r.body)

@@ -153,6 +153,7 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/session", permission: SignedIn, handler: s.handleWhoAmI},
 		{pattern: "DELETE /api/v1/session", permission: SignedIn, handler: s.handleSignOut, retrySafe: true},
 		{pattern: "POST /api/v1/me/password", permission: SignedIn, handler: s.handleChangePassword},
+		{pattern: "PUT /api/v1/me/language", permission: SignedIn, handler: s.handleChooseLanguage},
 
 		{pattern: "GET /api/v1/accounts", permission: Roles(admin), handler: s.handleListAccounts},
 		{pattern: "GET /api/v1/accounts/{id}", permission: Roles(admin).OrSelf("id"), handler: s.handleGetAccount},

@@ -112,6 +112,9 @@ type Server struct {
 	readModels     projections.Querier
 	verify         func(context.Context) (eventstore.VerifyReport, error)
 	verification   verification
+	// languages are the catalogs of the web app, by tag: the languages
+	// an account may choose.
+	languages map[string]string
 }
 
 // NewServer builds the handler tree. It fails when a route declares no
@@ -165,6 +168,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web app: %w", err)
 	}
+	s.languages = app.Languages()
 	mux.HandleFunc("GET /{$}", app.ServePage)
 	mux.HandleFunc("GET /join", app.ServePage)
 	mux.HandleFunc("GET /assets/", app.ServeAsset)

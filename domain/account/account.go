@@ -1,6 +1,7 @@
 // Package account is the aggregate of the people who use Presente: admins,
-// coordinators, dispatchers and volunteers. Each account has one role and
-// is active or deactivated; every change is an event.
+// coordinators, dispatchers and volunteers. Each account has one role, is
+// active or deactivated, and may name the language its holder reads the
+// app in; every change is an event.
 //
 // The email address is personal data of the account holder and is declared
 // as such. Password hashes are credentials, not facts: they are kept out of
@@ -74,6 +75,12 @@ type (
 	Reactivated struct {
 		UserID uuid.UUID `json:"user_id"`
 	}
+	// LanguageChosen records the language the holder reads the app in, on
+	// every device they sign in from: a tag such as es or en.
+	LanguageChosen struct {
+		UserID   uuid.UUID `json:"user_id"`
+		Language string    `json:"language"`
+	}
 )
 
 // EventType implements domain.Event.
@@ -82,9 +89,10 @@ func (RoleChanged) EventType() string     { return "AccountRoleChanged" }
 func (PasswordChanged) EventType() string { return "AccountPasswordChanged" }
 func (Deactivated) EventType() string     { return "AccountDeactivated" }
 func (Reactivated) EventType() string     { return "AccountReactivated" }
+func (LanguageChosen) EventType() string  { return "AccountLanguageChosen" }
 
 // Events lists a zero value of every event type, for registration.
-var Events = []domain.Event{Registered{}, RoleChanged{}, PasswordChanged{}, Deactivated{}, Reactivated{}}
+var Events = []domain.Event{Registered{}, RoleChanged{}, PasswordChanged{}, Deactivated{}, Reactivated{}, LanguageChosen{}}
 
 // Commands.
 type (
@@ -102,6 +110,10 @@ type (
 	Deactivate struct{}
 	// Reactivate reopens the account.
 	Reactivate struct{}
+	// ChooseLanguage sets the language the holder reads the app in. The
+	// caller checks that the app has a catalog for it; the domain checks
+	// only that it is a language tag.
+	ChooseLanguage struct{ Language string }
 )
 
 // Command is any of the commands above.
@@ -112,6 +124,7 @@ func (ChangeRole) isCommand()           {}
 func (RecordPasswordChange) isCommand() {}
 func (Deactivate) isCommand()           {}
 func (Reactivate) isCommand()           {}
+func (ChooseLanguage) isCommand()       {}
 
 // Errors.
 var (
@@ -130,6 +143,8 @@ type State struct {
 	Email  string // a marker, not the address, once the holder is forgotten
 	Role   Role
 	Active bool
+	// Language is the holder's chosen language tag; empty until chosen.
+	Language string
 }
 
 // Decider is the account aggregate.
@@ -150,6 +165,8 @@ func evolve(s State, e domain.Event) State {
 		s.Active = false
 	case Reactivated:
 		s.Active = true
+	case LanguageChosen:
+		s.Language = e.Language
 	}
 	return s
 }
@@ -200,6 +217,18 @@ func decide(s State, c Command) ([]domain.Event, error) {
 			return nil, nil
 		}
 		return []domain.Event{Reactivated{UserID: s.UserID}}, nil
+	case ChooseLanguage:
+		lang, err := NormalizeLanguage(c.Language)
+		if err != nil {
+			return nil, err
+		}
+		if !s.Active {
+			return nil, ErrDeactivated
+		}
+		if lang == s.Language {
+			return nil, nil
+		}
+		return []domain.Event{LanguageChosen{UserID: s.UserID, Language: lang}}, nil
 	}
 	return nil, fmt.Errorf("account: unknown command %T", c)
 }
@@ -220,4 +249,14 @@ func NormalizeEmail(email string) (string, error) {
 		return "", &InvalidError{Field: "email", Message: "is not an email address such as name@example.org"}
 	}
 	return e, nil
+}
+
+// NormalizeLanguage checks a language tag (es, en, ht, pt-br) and returns
+// it trimmed and lower-cased, the form catalogs are named in.
+func NormalizeLanguage(tag string) (string, error) {
+	l := strings.ToLower(strings.TrimSpace(tag))
+	if l == "" || len(l) > 16 || strings.Trim(l, "abcdefghijklmnopqrstuvwxyz-") != "" || l[0] == '-' || l[len(l)-1] == '-' {
+		return "", &InvalidError{Field: "language", Message: fmt.Sprintf("%q is not a language tag such as en or es", tag)}
+	}
+	return l, nil
 }

@@ -288,6 +288,9 @@ type Account struct {
 	Email  string       `json:"email"`
 	Role   account.Role `json:"role"`
 	Active bool         `json:"active"`
+	// Language is the language the holder chose to read the app in;
+	// empty until they choose one.
+	Language string `json:"language,omitempty"`
 }
 
 // Account returns one account; account.ErrNotFound when there is none.
@@ -299,7 +302,7 @@ func (s *Service) Account(ctx context.Context, userID uuid.UUID) (Account, error
 	if !st.Exists {
 		return Account{}, account.ErrNotFound
 	}
-	return Account{UserID: st.UserID, Email: st.Email, Role: st.Role, Active: st.Active}, nil
+	return Account{UserID: st.UserID, Email: st.Email, Role: st.Role, Active: st.Active, Language: st.Language}, nil
 }
 
 // Accounts lists every account, oldest first.
@@ -427,6 +430,14 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		return revoked, err
 	}
 	return revoked, s.creds.SetPassword(ctx, p.UserID, newHash)
+}
+
+// ChooseLanguage records the language the principal reads the app in, so
+// that every device they sign in from shows it. The caller checks that the
+// app has a catalog for it.
+func (s *Service) ChooseLanguage(ctx context.Context, p Principal, language string) error {
+	_, err := eventstore.Execute(ctx, s.store, account.Decider, p.UserID, account.Command(account.ChooseLanguage{Language: language}), p.Meta(""))
+	return err
 }
 
 // ChangeRole gives an account another role.

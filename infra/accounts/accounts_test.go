@@ -149,3 +149,50 @@ func TestAnAdminCannotLockThemselvesOut(t *testing.T) {
 		t.Errorf("changing the role of nobody: %v, want account.ErrNotFound", err)
 	}
 }
+
+func TestTheChosenLanguageIsKeptOnTheAccountAcrossSessions(t *testing.T) {
+	s, store := newService(t)
+	ctx := context.Background()
+	a := admin(t, s)
+	if got, err := s.Account(ctx, a.UserID); err != nil || got.Language != "" {
+		t.Fatalf("before choosing: %+v, %v; want no language", got, err)
+	}
+	_, desk, err := s.SignIn(ctx, "admin@example.org", pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ChooseLanguage(ctx, desk, "ES"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ChooseLanguage(ctx, desk, "es"); err != nil { // the same again records nothing
+		t.Fatal(err)
+	}
+	var invalid *account.InvalidError
+	if err := s.ChooseLanguage(ctx, desk, "<b>"); !errors.As(err, &invalid) || invalid.Field != "language" {
+		t.Errorf("a malformed tag: %v, want an InvalidError on language", err)
+	}
+	// Another session, another device: the account says Spanish.
+	_, phone, err := s.SignIn(ctx, "admin@example.org", pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Account(ctx, phone.UserID); err != nil || got.Language != "es" {
+		t.Errorf("from another session: %+v, %v; want language es", got, err)
+	}
+	history, _, err := store.Load(ctx, a.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chosen []string
+	for _, r := range history {
+		if e, ok := r.Event.(account.LanguageChosen); ok {
+			chosen = append(chosen, e.Language)
+			if r.Metadata.Actor != desk.Actor() {
+				t.Errorf("the choice is recorded as made by %q, want %q", r.Metadata.Actor, desk.Actor())
+			}
+		}
+	}
+	if !slices.Equal(chosen, []string{"es"}) {
+		t.Errorf("the log records languages %v, want [es] once", chosen)
+	}
+}

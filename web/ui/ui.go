@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"mime"
 	"net/http"
 	"path"
@@ -49,8 +50,9 @@ type asset struct {
 // no-cache), so a phone on a slow connection downloads each only once per
 // release.
 type Handler struct {
-	files map[string]asset // by path under /assets/
-	page  asset
+	files     map[string]asset // by path under /assets/
+	page      asset
+	languages map[string]string
 }
 
 // New reads the embedded files.
@@ -96,6 +98,7 @@ func New() (*Handler, error) {
 		}
 		names[strings.TrimSuffix(file, ".json")] = catalog["language.name"]
 	}
+	h.languages = names
 	list, err := json.Marshal(names)
 	if err != nil {
 		return nil, err
@@ -104,6 +107,10 @@ func New() (*Handler, error) {
 	h.files["i18n/languages.json"] = asset{body: list, contentType: "application/json", etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 	return h, nil
 }
+
+// Languages maps the tag of every catalog the app has (en, es) to the
+// language's name for itself: the languages a user may choose.
+func (h *Handler) Languages() map[string]string { return maps.Clone(h.languages) }
 
 // ServePage serves the app's page.
 func (h *Handler) ServePage(w http.ResponseWriter, r *http.Request) { h.serve(w, r, h.page) }

@@ -31,6 +31,17 @@ export async function call(method, path, body, key) {
   return data;
 }
 
+// keyAfter is the Idempotency-Key for the next try after err. The server
+// keeps a final refusal (400, 403, 404, 422…) under its key, so a corrected
+// form sent with it would be refused as "already sent with other data":
+// after one, a new key. After anything else (offline, 409 while the first
+// try still runs, 429, 5xx) the first try may yet count, so the same key.
+export function keyAfter(err, key) {
+  const s = err && err.status;
+  return s >= 400 && s < 500 && s !== 409 && s !== 425 && s !== 429 ? crypto.randomUUID() : key;
+}
+
 export const get = (path) => call('GET', path);
 export const post = (path, body, key) => call('POST', path, body, key);
+export const put = (path, body, key) => call('PUT', path, body, key);
 export const del = (path) => call('DELETE', path);

@@ -1,9 +1,10 @@
 // Presente's web app: signs the user in, then routes by the URL's
 // fragment to the screens of their role.
-import { h, replace } from './dom.js';
+import { h, replace, announce } from './dom.js';
 import * as i18n from './i18n.js';
 import { t } from './i18n.js';
-import { get, call, ApiError } from './api.js';
+import { get, put, call, ApiError } from './api.js';
+import { errorText } from './views/common.js';
 import { signInScreen } from './views/signin.js';
 import { boardScreen } from './views/board.js';
 import { intakeScreen } from './views/intake.js';
@@ -12,11 +13,12 @@ import { myWork, openShifts, trainings, profile } from './views/volunteer.js';
 import { timelineScreen, dashboardScreen, coverageScreen, expiringScreen, auditScreen, forgetScreen } from './views/coordinator.js';
 import { accountsScreen, invitationsScreen } from './views/admin.js';
 import { shiftsScheduleScreen, trainingScheduleScreen } from './views/schedule.js';
+import { retentionScreen, settingsScreen } from './views/settings.js';
 
 const main = () => document.getElementById('main');
 
-// The signed-in user ({user_id, role, email}) and the organization's
-// settings, once known.
+// The signed-in user ({user_id, role, email, language}) and the
+// organization's settings, once known.
 export const session = { who: null, settings: null };
 
 const STAFF = ['coordinator', 'dispatcher'];
@@ -37,7 +39,9 @@ const routes = [
   { path: /^#\/forget(?:\/([0-9a-f-]{36}))?$/, roles: COORDINATOR, screen: forgetScreen },
   { path: /^#\/schedule$/, roles: COORDINATOR, screen: shiftsScheduleScreen },
   { path: /^#\/training$/, roles: COORDINATOR, screen: trainingScheduleScreen },
+  { path: /^#\/retention$/, roles: COORDINATOR, screen: retentionScreen },
   { path: /^#\/accounts$/, roles: ADMIN, screen: accountsScreen },
+  { path: /^#\/settings$/, roles: ADMIN, screen: settingsScreen },
   { path: /^#\/invitations$/, roles: ['admin', 'coordinator'], screen: invitationsScreen },
   { path: /^#\/me$/, roles: ['volunteer'], screen: myWork },
   { path: /^#\/shifts$/, roles: ['volunteer'], screen: openShifts },
@@ -90,6 +94,13 @@ async function loadSession() {
     session.who = await get('/api/v1/session');
     session.settings = await get('/api/v1/settings');
     i18n.setZone(session.settings.time_zone);
+    // The account's language wins over this device's: it follows the
+    // user to every device, and becomes this device's default too.
+    const lang = session.who.language;
+    if (lang && i18n.LANGUAGES[lang] && lang !== i18n.language()) {
+      await i18n.load(lang, true);
+      translatePage();
+    }
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 401) throw err;
     session.who = null;
@@ -101,10 +112,19 @@ async function loadSession() {
 export function header() {
   const top = document.getElementById('top');
   const lang = h('select', { id: 'language', 'aria-label': t('app.language'), onchange: async (e) => {
-    await i18n.load(e.target.value, true);
+    const chosen = e.target.value;
+    await i18n.load(chosen, true);
     translatePage();
     header();
     route();
+    if (!session.who) return; // before sign-in the choice stays on this device
+    try {
+      session.who = await put('/api/v1/me/language', { language: chosen });
+      announce(t('app.language_saved'));
+    } catch (err) {
+      const status = document.getElementById('language-error');
+      if (status) status.textContent = `${t('app.language_not_saved')} ${errorText(err)}`;
+    }
   } }, Object.entries(i18n.LANGUAGES).map(([code, name]) => h('option', { value: code, selected: code === i18n.language() }, name)));
   const nav = [];
   if (session.who && STAFF.includes(session.who.role)) {
@@ -114,10 +134,12 @@ export function header() {
     nav.push(h('a', { href: '#/schedule' }, t('nav.schedule')), h('a', { href: '#/training' }, t('nav.training')),
       h('a', { href: '#/reports' }, t('nav.reports')), h('a', { href: '#/coverage' }, t('nav.coverage')),
       h('a', { href: '#/expiring' }, t('nav.expiring')), h('a', { href: '#/audit' }, t('nav.audit')),
-      h('a', { href: '#/invitations' }, t('nav.invitations')), h('a', { href: '#/forget' }, t('nav.forget')));
+      h('a', { href: '#/invitations' }, t('nav.invitations')), h('a', { href: '#/forget' }, t('nav.forget')),
+      h('a', { href: '#/retention' }, t('nav.retention')));
   }
   if (session.who && session.who.role === 'admin') {
-    nav.push(h('a', { href: '#/accounts' }, t('nav.accounts')), h('a', { href: '#/invitations' }, t('nav.invitations')));
+    nav.push(h('a', { href: '#/accounts' }, t('nav.accounts')), h('a', { href: '#/invitations' }, t('nav.invitations')),
+      h('a', { href: '#/settings' }, t('nav.settings')));
   }
   if (session.who && session.who.role === 'volunteer') {
     nav.push(h('a', { href: '#/me' }, t('nav.me')), h('a', { href: '#/shifts' }, t('nav.shifts')),
@@ -128,6 +150,7 @@ export function header() {
     h('nav', { 'aria-label': t('nav.label') }, nav),
     h('span', { class: 'spacer' }),
     h('label', { class: 'lang' }, lang),
+    h('span', { id: 'language-error', class: 'error', role: 'alert' }),
     session.who ? h('button', { type: 'button', class: 'link', onclick: signOut }, t('app.sign_out')) : null);
 }
 

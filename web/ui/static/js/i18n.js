@@ -45,6 +45,59 @@ export async function load(l, remember = false) {
 // setZone sets the organization's time zone for dates and times.
 export function setZone(z) { zone = z || 'UTC'; }
 
+// zoneName is the organization's time zone (an IANA name such as
+// America/Chicago), which every time shown or typed is in.
+export function zoneName() { return zone; }
+
+// wall returns the date and time an instant shows on a clock in the
+// organization's zone, as numbers (month 1-12).
+function wall(ms) {
+  const parts = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric',
+    day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(new Date(ms));
+  const n = (type) => Number(parts.find((p) => p.type === type).value);
+  return { y: n('year'), mo: n('month'), d: n('day'), h: n('hour'), mi: n('minute'), s: n('second') };
+}
+
+// offset is how far the organization's clocks are ahead of UTC at ms.
+function offset(ms) {
+  const w = wall(ms);
+  return Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - Math.floor(ms / 1000) * 1000;
+}
+
+// zoneInput writes an instant as a datetime-local field's value
+// ("2026-12-01T09:00") on the organization's clocks, not the browser's.
+export function zoneInput(d) {
+  const w = wall(new Date(d).getTime());
+  const p = (x) => String(x).padStart(2, '0');
+  return `${String(w.y).padStart(4, '0')}-${p(w.mo)}-${p(w.d)}T${p(w.h)}:${p(w.mi)}`;
+}
+
+// fromZoneInput reads a datetime-local field's value as a time on the
+// organization's clocks and returns the instant in UTC (RFC 3339); '' for
+// an empty or malformed value. A time that a daylight-saving change skips
+// is read with the offset before the change (02:30 becomes 03:30, as
+// clocks read after it); one it repeats, as the first of the two.
+export function fromZoneInput(v) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(v || '');
+  if (!m) return '';
+  const asUTC = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+  // The offset at the guess, then at the instant it gives: they differ
+  // only near a change, where the second is the one in force.
+  const first = asUTC - offset(asUTC - offset(asUTC));
+  const earlier = asUTC - offset(first - 3600e3);
+  const candidates = [earlier, first].filter((ms) => zoneInput(ms) === v).sort((a, b) => a - b);
+  return new Date(candidates.length ? candidates[0] : Math.max(earlier, first)).toISOString();
+}
+
+// zoneDaysFrom returns the date n days after today on the organization's
+// clocks at hour:00, as a datetime-local value.
+export function zoneDaysFrom(n, hour) {
+  const w = wall(Date.now());
+  const day = new Date(Date.UTC(w.y, w.mo - 1, w.d + n));
+  const p = (x) => String(x).padStart(2, '0');
+  return `${day.getUTCFullYear()}-${p(day.getUTCMonth() + 1)}-${p(day.getUTCDate())}T${p(hour)}:00`;
+}
+
 // t returns the message for key with {name} placeholders filled. A
 // missing key shows as itself, so it is caught in review and by the
 // catalog test, never as a blank.

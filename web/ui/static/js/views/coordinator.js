@@ -37,20 +37,12 @@ function isoDate(d) { return d.toISOString().slice(0, 10); }
 
 function weekLabel(w) { return t('report.week', { week: w.week, year: w.year }); }
 
-// actorName names who caused an event: a volunteer by name, else staff.
-function actorName(actor, names) {
-  if (!actor) return '—';
-  const [kind, id] = actor.split(':');
-  if (kind === 'user' && names.has(id)) return names.get(id);
-  if (kind === 'user') return t('timeline.staff', { id: id.slice(0, 8) });
-  return t('timeline.system');
-}
-
-async function volunteerNames() {
-  try {
-    const list = await get('/api/v1/volunteers');
-    return new Map(list.volunteers.map((v) => [v.volunteer_id, v.name]));
-  } catch { return new Map(); }
+// actorName names who caused an event as the API does: staff and
+// volunteers by name with their role, the system as itself.
+function actorName(e) {
+  if (!e.actor || !e.actor.startsWith('user:')) return e.actor ? t('timeline.system') : '—';
+  const role = e.actor_role ? h('span', { class: 'muted' }, ' · ', t(`role.${e.actor_role}`)) : null;
+  return [e.actor_name || t('timeline.former_staff'), role];
 }
 
 // eventLabel names an event of a request's timeline and what it says.
@@ -74,7 +66,6 @@ export async function timelineScreen(el, [id]) {
     h('h1', {}, t('timeline.title')), message);
   let tl;
   try { tl = await get(path); } catch (err) { message.textContent = errorText(err); return null; }
-  const names = await volunteerNames();
   const entries = tl.entries;
   const received = entries.length ? new Date(entries[0].recorded_at).getTime() : 0;
   const when = (e) => new Date(e.happened_at || e.recorded_at).getTime();
@@ -94,8 +85,8 @@ export async function timelineScreen(el, [id]) {
         h('td', {}, dateTime(e.happened_at || e.recorded_at), ' ',
           h('span', { class: 'muted' }, t('timeline.after', { t: minutes((when(e) - received) * 1e6) }))),
         h('td', {}, eventLabel(e)),
-        h('td', {}, actorName(e.actor, names)),
-        h('td', {}, e.volunteer_id ? (e.volunteer_name || names.get(e.volunteer_id) || t('request.volunteer_unknown')) : '—'),
+        h('td', {}, actorName(e)),
+        h('td', {}, e.volunteer_id ? (e.volunteer_name || t('request.volunteer_unknown')) : '—'),
         h('td', {}, e.reason || '—'))))));
   return null;
 }

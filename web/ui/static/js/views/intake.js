@@ -2,15 +2,15 @@
 // rapid-response report, urgent, two verifiers, Spanish), Enter in any
 // field or Ctrl+Enter sends it. A report is on the board in seconds.
 import { h, replace } from '../dom.js';
-import { t } from '../i18n.js';
-import { post } from '../api.js';
+import { t, fromZoneInput, zoneName } from '../i18n.js';
+import { post, keyAfter } from '../api.js';
 import { field, errorText } from './common.js';
 
 const SUBKINDS = ['ice_checkin', 'court_hearing', 'legal_appointment', 'medical_appointment', 'welcome_center', 'other'];
 const LAST_REGION = 'presente.intake.region';
 
 export function intakeScreen(el) {
-  const key = crypto.randomUUID(); // one key per request being entered: a retry sends it once
+  let key = crypto.randomUUID(); // one key per request being entered: a retry sends it once
   const kind = h('select', {}, h('option', { value: 'rapid_response' }, t('kind.rapid_response')),
     h('option', { value: 'accompaniment' }, t('kind.accompaniment')));
   const sub = h('select', {}, SUBKINDS.map((s) => h('option', { value: s }, t(`subkind.${s}`))));
@@ -19,15 +19,17 @@ export function intakeScreen(el) {
   const languages = h('input', { type: 'text', value: 'es', autocomplete: 'off' });
   const needed = h('input', { type: 'number', min: 1, max: 20, value: 2 });
   const priority = h('select', {}, ['urgent', 'high', 'normal'].map((p) => h('option', { value: p }, t(`priority.${p}`))));
-  const start = h('input', { type: 'datetime-local' });
-  const end = h('input', { type: 'datetime-local' });
+  const start = h('input', { type: 'datetime-local', 'aria-describedby': 'in-zone' });
+  const end = h('input', { type: 'datetime-local', 'aria-describedby': 'in-zone' });
   const certs = h('input', { type: 'text', autocomplete: 'off', value: 'rapid_response' });
   const name = h('input', { type: 'text', autocomplete: 'off' });
   const phone = h('input', { type: 'tel', autocomplete: 'off' });
   const notes = h('textarea', { rows: 3 });
   const error = h('p', { class: 'error', role: 'alert' });
   const when = h('div', { class: 'when', hidden: true },
-    field('in-start', t('intake.start'), start), field('in-end', t('intake.end'), end), field('in-sub', t('intake.sub_kind'), sub));
+    field('in-start', t('intake.start'), start), field('in-end', t('intake.end'), end),
+    h('p', { class: 'hint zone', id: 'in-zone' }, t('schedule.zone', { zone: zoneName() })),
+    field('in-sub', t('intake.sub_kind'), sub));
 
   kind.addEventListener('change', () => {
     const rr = kind.value === 'rapid_response';
@@ -56,6 +58,7 @@ export function intakeScreen(el) {
       localStorage.setItem(LAST_REGION, body.region);
       location.hash = `#/requests/${created.request_id}`;
     } catch (err) {
+      key = keyAfter(err, key);
       error.textContent = errorText(err);
       const bad = err.field && form.querySelector(`[data-field="${err.field}"]`);
       (bad || region).focus();
@@ -84,5 +87,6 @@ export function intakeScreen(el) {
 
 function tag(control, apiField) { control.dataset.field = apiField; return control; }
 
-// iso reads a datetime-local value as the browser's local time.
-function iso(v) { return v ? new Date(v).toISOString() : undefined; }
+// iso reads a datetime-local value as a time on the organization's
+// clocks, whatever the browser's zone.
+function iso(v) { return fromZoneInput(v) || undefined; }

@@ -3,8 +3,8 @@
 // sessions, enrolling volunteers and recording attendance with the
 // certification it grants.
 import { h, replace } from '../dom.js';
-import { t, plural, dateTime } from '../i18n.js';
-import { get, post } from '../api.js';
+import { t, plural, dateTime, fromZoneInput, zoneDaysFrom, zoneName } from '../i18n.js';
+import { get, post, keyAfter } from '../api.js';
 import { errorText, field, certLabel } from './common.js';
 
 const ROLES = ['hotline', 'on_call', 'court_watch', 'welcome_center'];
@@ -13,20 +13,14 @@ const CERTS = ['rapid_response', 'court_accompaniment', 'checkin_accompaniment',
 // codes splits "es, ht" into ["es", "ht"].
 const codes = (s) => s.split(/[\s,]+/).map((x) => x.trim().toLowerCase()).filter(Boolean);
 
-// at turns a date-time field's value (the browser's local time) into an
-// instant.
-const at = (v) => (v ? new Date(v).toISOString() : '');
+// Date-time fields hold times on the organization's clocks, whatever the
+// browser's own zone: at turns one into an instant, tomorrowAt makes one.
+const at = fromZoneInput;
+const tomorrowAt = (hour) => zoneDaysFrom(1, hour);
 
-function localValue(d) {
-  const p = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
-}
-
-function tomorrowAt(hour) {
-  const d = new Date();
-  d.setDate(d.getDate() + 1);
-  d.setHours(hour, 0, 0, 0);
-  return localValue(d);
+// zoneNote names the zone the date-time fields beside it are in.
+function zoneNote(id) {
+  return h('p', { class: 'hint zone', id }, t('schedule.zone', { zone: zoneName() }));
 }
 
 function certChecks(prefix) {
@@ -40,8 +34,8 @@ export async function shiftsScheduleScreen(el) {
   const roles = h('datalist', { id: 'roles' }, ROLES.map((r) => h('option', { value: r })));
   const region = h('input', { type: 'text', required: true, autocomplete: 'off' });
   const place = h('input', { type: 'text', autocomplete: 'off' });
-  const start = h('input', { type: 'datetime-local', value: tomorrowAt(9), required: true });
-  const end = h('input', { type: 'datetime-local', value: tomorrowAt(13), required: true });
+  const start = h('input', { type: 'datetime-local', value: tomorrowAt(9), required: true, 'aria-describedby': 'sh-zone' });
+  const end = h('input', { type: 'datetime-local', value: tomorrowAt(13), required: true, 'aria-describedby': 'sh-zone' });
   const capacity = h('input', { type: 'number', min: 1, max: 500, value: 2, required: true });
   const languages = h('input', { type: 'text', autocomplete: 'off' });
   const weeks = h('input', { type: 'number', min: 1, max: 52, value: 1 });
@@ -61,12 +55,12 @@ export async function shiftsScheduleScreen(el) {
       key = crypto.randomUUID();
       done.textContent = plural('schedule.scheduled', res.shifts ? res.shifts.length : 1);
       await load();
-    } catch (err) { message.textContent = errorText(err); }
+    } catch (err) { key = keyAfter(err, key); message.textContent = errorText(err); }
   } },
   h('h2', {}, t('schedule.new_shift')),
   field('sh-role', t('schedule.role'), role, t('schedule.role_hint')), roles,
   field('sh-region', t('schedule.region'), region), field('sh-place', t('schedule.place'), place),
-  field('sh-start', t('schedule.start'), start), field('sh-end', t('schedule.end'), end),
+  h('div', { class: 'times' }, field('sh-start', t('schedule.start'), start), field('sh-end', t('schedule.end'), end), zoneNote('sh-zone')),
   field('sh-capacity', t('schedule.capacity'), capacity),
   field('sh-languages', t('schedule.languages'), languages, t('schedule.languages_hint')),
   certs,
@@ -119,7 +113,7 @@ export async function trainingScheduleScreen(el) {
       done.textContent = t('training.course_added');
       cName.value = '';
       await load();
-    } catch (err) { message.textContent = errorText(err); }
+    } catch (err) { courseKey = keyAfter(err, courseKey); message.textContent = errorText(err); }
   } },
   h('h2', {}, t('training.new_course')),
   field('co-name', t('training.course_name'), cName),
@@ -128,8 +122,8 @@ export async function trainingScheduleScreen(el) {
   field('co-valid', t('training.validity'), cValid, t('training.validity_hint')),
   h('button', { type: 'submit' }, t('training.add_course')));
 
-  const sStart = h('input', { type: 'datetime-local', value: tomorrowAt(18), required: true });
-  const sEnd = h('input', { type: 'datetime-local', value: tomorrowAt(20), required: true });
+  const sStart = h('input', { type: 'datetime-local', value: tomorrowAt(18), required: true, 'aria-describedby': 'se-zone' });
+  const sEnd = h('input', { type: 'datetime-local', value: tomorrowAt(20), required: true, 'aria-describedby': 'se-zone' });
   const sPlace = h('input', { type: 'text', autocomplete: 'off', required: true, maxlength: 200 });
   const sCapacity = h('input', { type: 'number', min: 1, max: 500, value: 20 });
   let sessionKey = crypto.randomUUID();
@@ -142,11 +136,11 @@ export async function trainingScheduleScreen(el) {
       sessionKey = crypto.randomUUID();
       done.textContent = t('training.session_added');
       await load();
-    } catch (err) { message.textContent = errorText(err); }
+    } catch (err) { sessionKey = keyAfter(err, sessionKey); message.textContent = errorText(err); }
   } },
   h('h2', {}, t('training.new_session')),
   field('se-course', t('training.course'), courseSelect),
-  field('se-start', t('schedule.start'), sStart), field('se-end', t('schedule.end'), sEnd),
+  h('div', { class: 'times' }, field('se-start', t('schedule.start'), sStart), field('se-end', t('schedule.end'), sEnd), zoneNote('se-zone')),
   field('se-place', t('schedule.place'), sPlace), field('se-capacity', t('schedule.capacity'), sCapacity),
   h('button', { type: 'submit' }, t('training.add_session')));
 

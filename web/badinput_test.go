@@ -92,6 +92,7 @@ func badInputBodies(f badInputFixtures) map[string]sampleBody {
 	return map[string]sampleBody{
 		"POST /api/v1/session":                                               {bodyRequired, `{"email": "someone@example.org", "password": "a long passphrase"}`},
 		"DELETE /api/v1/session":                                             {bodyNone, ""},
+		"PUT /api/v1/me/language":                                            {bodyRequired, `{"language": "es"}`},
 		"POST /api/v1/me/password":                                           {bodyRequired, `{"current_password": "` + testPassword + `", "new_password": "another long passphrase"}`},
 		"POST /api/v1/accounts/{id}/role":                                    {bodyRequired, `{"role": "dispatcher", "reason": "moved teams"}`},
 		"POST /api/v1/accounts/{id}/deactivate":                              reason,

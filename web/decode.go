@@ -32,6 +32,10 @@ func decodeJSON(r *http.Request, v any) error {
 		return bodyError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return bodyError(err)
+		}
 		return &Error{Code: "invalid_body", Message: "the body holds more than one JSON value: send exactly one object"}
 	}
 	return nil
@@ -48,7 +52,8 @@ func bodyError(err error) error {
 	case errors.Is(err, io.EOF):
 		return &Error{Code: "invalid_body", Message: "the body is empty: send a JSON object"}
 	case errors.As(err, &tooLarge):
-		return &Error{Code: "body_too_large", Message: fmt.Sprintf("the body is larger than %d KiB: send less", maxBodyBytes>>10)}
+		return &Error{Code: "body_too_large", status: http.StatusRequestEntityTooLarge,
+			Message: fmt.Sprintf("the body is larger than %d KiB: send less", tooLarge.Limit>>10)}
 	case errors.As(err, &syntax):
 		return &Error{Code: "invalid_json", Message: fmt.Sprintf("the body is not valid JSON (at byte %d): %s", syntax.Offset, syntax.Error())}
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -32,6 +32,19 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// Problems lists, for a request made of many parts (an imported
+	// file), each part that must be fixed.
+	Problems []Problem `json:"problems,omitempty"`
+	// status overrides the 400 every other Error is answered with.
+	status int
+}
+
+// Problem is one thing to fix in a request made of many parts: a row of an
+// imported file and, when one is to blame, its column.
+type Problem struct {
+	Row     int    `json:"row"`
+	Column  string `json:"column,omitempty"`
+	Message string `json:"message"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -172,6 +185,9 @@ func errorStatus(err error) (int, *Error) {
 	case errors.As(err, &rule):
 		return http.StatusConflict, &Error{Code: rule.Rule, Message: rule.Error()}
 	case errors.As(err, &apiErr):
+		if apiErr.status != 0 {
+			return apiErr.status, apiErr
+		}
 		return http.StatusBadRequest, apiErr
 	case errors.Is(err, eventstore.ErrOutcomeUnknown):
 		return http.StatusServiceUnavailable, &Error{Code: "outcome_unknown",

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -66,7 +67,14 @@ func bodyError(err error) error {
 		return &Error{Code: "invalid_field", Field: field,
 			Message: fmt.Sprintf("%s must be %s, not %s", field, jsonKind(typeErr.Type.String()), typeErr.Value)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		quoted := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		field, uerr := strconv.Unquote(quoted)
+		if uerr != nil {
+			field = strings.Trim(quoted, `"`)
+		}
+		if field == "" {
+			return &Error{Code: "unknown_field", Message: `the body has a field with an empty name (""): remove it`}
+		}
 		return &Error{Code: "unknown_field", Field: field,
 			Message: fmt.Sprintf("%s is not a field of this request: check its spelling against the API documentation", field)}
 	default:

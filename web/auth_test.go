@@ -76,6 +76,7 @@ var whoMay = map[string]string{
 	"POST /api/v1/shifts/{id}/cancel":                                    "coordinator",
 	"GET /api/v1/settings":                                               "signed-in",
 	"GET /api/v1/volunteers":                                             "coordinator dispatcher",
+	"POST /api/v1/volunteers/import":                                     "coordinator admin",
 	"POST /api/v1/volunteers/{id}/certifications/{certification}/revoke": "coordinator",
 	"GET /api/v1/volunteers/{id}/assignments":                            "coordinator dispatcher self",
 	"POST /api/v1/volunteers/{id}/profile":                               "coordinator self",

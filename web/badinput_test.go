@@ -38,6 +38,7 @@ const (
 	bodyNone     bodyKind = iota // the route reads no body
 	bodyRequired                 // a JSON object is required
 	bodyOptional                 // a JSON object, or nothing at all
+	bodyCSV                      // a text/csv file (an import)
 )
 
 // sampleBody is a route's body: its kind and a valid example, from which
@@ -92,6 +93,7 @@ func badInputBodies(f badInputFixtures) map[string]sampleBody {
 	return map[string]sampleBody{
 		"POST /api/v1/session":                                               {bodyRequired, `{"email": "someone@example.org", "password": "a long passphrase"}`},
 		"DELETE /api/v1/session":                                             {bodyNone, ""},
+		"POST /api/v1/volunteers/import":                                     {bodyCSV, ""},
 		"PUT /api/v1/me/language":                                            {bodyRequired, `{"language": "es"}`},
 		"POST /api/v1/me/password":                                           {bodyRequired, `{"current_password": "` + testPassword + `", "new_password": "another long passphrase"}`},
 		"POST /api/v1/accounts/{id}/role":                                    {bodyRequired, `{"role": "dispatcher", "reason": "moved teams"}`},
@@ -304,7 +306,11 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("%s: no sample body: add one (or bodyNone) to badInputBodies", rt.pattern)
 				continue
 			}
-			cases = badInputBodyCases(t, f, rt.pattern, path, sample)
+			if sample.kind == bodyCSV {
+				cases = badInputCSVCases(path)
+			} else {
+				cases = badInputBodyCases(t, f, rt.pattern, path, sample)
+			}
 		} else {
 			params, ok := badInputQueries[rt.pattern]
 			if !ok {
@@ -425,6 +431,45 @@ func badInputQueryCases(path string, params map[string]string) []badInputCase {
 }
 
 // badInputBodyCases are the attacks on a state-changing route's body.
+// badInputCSVCases are the attacks on a route that imports a CSV file:
+// each must be refused whole, saying what to fix, with nothing stored.
+func badInputCSVCases(path string) []badInputCase {
+	csv := func(name, body string) badInputCase {
+		return badInputCase{name: name, path: path, body: body,
+			header: []string{"Content-Type", "text/csv", "Idempotency-Key", "bad-input-" + uuid.NewString()}}
+	}
+	good := "name,phone,languages,regions\nAna Ruiz,+1 555 0100,es:native,East\n"
+	var many strings.Builder
+	many.WriteString("name,phone\n")
+	for i := range 1001 {
+		fmt.Fprintf(&many, "Volunteer %d,+1 555 %04d\n", i, i)
+	}
+	return []badInputCase{
+		{name: "CSV without an Idempotency-Key", path: path, body: good, header: []string{"Content-Type", "text/csv"}},
+		{name: "CSV sent as JSON", path: path, body: good},
+		{name: "JSON sent as CSV", path: path, body: `{"name": "Ana"}`, header: []string{"Content-Type", "text/csv", "Idempotency-Key", "bad-input-json"}},
+		csv("empty file", ""),
+		csv("header only", "name,phone\n"),
+		csv("no name column", "phone,email\n+1 555 0100,a@example.org\n"),
+		csv("unknown column", "name,phone,shoe_size\nAna,+1 555 0100,9\n"),
+		csv("a row with more cells than the header", "name,phone\nAna,+1 555 0100,extra\n"),
+		csv("a stray quote", "name,phone\nA\"na,+1 555 0100\n"),
+		csv("an unterminated quote", "name,phone\n\"Ana,+1 555 0100\n"),
+		csv("a NUL byte", "name,phone\nAna\x00,+1 555 0100\n"),
+		csv("invalid UTF-8", "name,phone\nAna\xff,+1 555 0100\n"),
+		csv("a bad language", "name,phone,languages\nAna,+1 555 0100,klingon:native\n"),
+		csv("an impossible certification date", "name,phone,certifications\nAna,+1 555 0100,rapid_response:2026-13-45\n"),
+		csv("negative prior assignments", "name,phone,prior_assignments\nAna,+1 555 0100,-1\n"),
+		csv("prior assignments that are not a number", "name,phone,prior_assignments\nAna,+1 555 0100,many\n"),
+		csv("no way to reach the volunteer", "name,phone\nAna,\n"),
+		csv("the same phone twice", "name,phone\nAna,+1 555 0100\nBea,+1 555 0100\n"),
+		csv("a good row beside a bad one", good+"Bea,+1 555 0101,es:nope,East\n"),
+		csv("a huge cell", "name,phone\n"+strings.Repeat("a", 100000)+",+1 555 0100\n"),
+		csv("too many rows", many.String()),
+		csv("a file over the limit", "name,phone\n"+strings.Repeat("Ana,+1 555 0100\n", 80000)),
+	}
+}
+
 func badInputBodyCases(t *testing.T, f badInputFixtures, pattern, path string, sample sampleBody) []badInputCase {
 	t.Helper()
 	huge := `{"reason": "` + strings.Repeat("a", maxBodyBytes) + `"}`

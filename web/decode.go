@@ -84,6 +84,10 @@ func decodeJSON(r *http.Request, v any) error {
 		return bodyError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return bodyError(err)
+		}
 		return &Error{Code: "invalid_body", Message: "the body holds more than one JSON value: send exactly one object"}
 	}
 	return checkValues(reflect.ValueOf(v), "")
@@ -339,7 +343,8 @@ func bodyError(err error) error {
 	case errors.Is(err, io.EOF):
 		return &Error{Code: "invalid_body", Message: "the body is empty: send a JSON object"}
 	case errors.As(err, &tooLarge):
-		return &Error{Code: codeBodyTooLarge, Message: fmt.Sprintf("the body is larger than %d KiB: send less", maxBodyBytes>>10)}
+		return &Error{Code: codeBodyTooLarge, status: http.StatusRequestEntityTooLarge,
+			Message: fmt.Sprintf("the body is larger than %d KiB: send less", tooLarge.Limit>>10)}
 	case errors.As(err, &syntax):
 		return &Error{Code: "invalid_json", Message: fmt.Sprintf("the body is not valid JSON (at byte %d): %s", syntax.Offset, syntax.Error())}
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -352,7 +357,14 @@ func bodyError(err error) error {
 		return &Error{Code: "invalid_field", Field: field,
 			Message: fmt.Sprintf("%s must be %s, not %s", field, jsonKind(typeErr.Type.String()), typeErr.Value)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		quoted := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		field, uerr := strconv.Unquote(quoted)
+		if uerr != nil {
+			field = strings.Trim(quoted, `"`)
+		}
+		if field == "" {
+			return &Error{Code: "unknown_field", Message: `the body has a field with an empty name (""): remove it`}
+		}
 		return &Error{Code: "unknown_field", Field: field,
 			Message: fmt.Sprintf("%s is not a field of this request: check its spelling against the API documentation", field)}
 	default:

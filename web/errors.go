@@ -37,9 +37,19 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
-	// status is the HTTP status when not 400 Bad Request: 422 for a
-	// well-formed value the server cannot use.
+	// Problems lists, for a request made of many parts (an imported
+	// file), each part that must be fixed.
+	Problems []Problem `json:"problems,omitempty"`
+	// status overrides the 400 every other Error is answered with.
 	status int
+}
+
+// Problem is one thing to fix in a request made of many parts: a row of an
+// imported file and, when one is to blame, its column.
+type Problem struct {
+	Row     int    `json:"row"`
+	Column  string `json:"column,omitempty"`
+	Message string `json:"message"`
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -111,6 +111,16 @@ type route struct {
 	// a replayed answer could not carry what the retry needs (a new session
 	// cookie), and a read has nothing to protect.
 	retrySafe bool
+	// maxBody bounds the request body, in bytes; maxBodyBytes when zero.
+	maxBody int64
+}
+
+// bodyLimit is the largest body the route reads.
+func (rt route) bodyLimit() int64 {
+	if rt.maxBody > 0 {
+		return rt.maxBody
+	}
+	return maxBodyBytes
 }
 
 // method is the route's HTTP method.
@@ -174,6 +184,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/retention/release", permission: Roles(coordinator), handler: s.handleLiftHold},
 
 		{pattern: "POST /api/v1/volunteers", permission: Roles(coordinator, account.Volunteer), handler: s.handleRegisterVolunteer},
+		{pattern: "POST /api/v1/volunteers/import", permission: Roles(coordinator, admin), handler: s.handleImportRoster, maxBody: maxRosterBytes},
 		{pattern: "GET /api/v1/volunteers", permission: Roles(staff...), handler: s.handleListVolunteers},
 		{pattern: "GET /api/v1/volunteers/{id}", permission: Roles(staff...).OrSelf("id"), handler: s.handleGetVolunteer},
 		{pattern: "POST /api/v1/volunteers/{id}/on-call", permission: Roles(staff...).OrSelf("id"), handler: s.handleSetOnCall},

@@ -205,7 +205,7 @@ func (s *Server) guard(rt route) http.Handler {
 			defer cancel()
 			r = r.WithContext(ctx)
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, rt.bodyLimit())
 		p, err := s.authenticate(r)
 		if err != nil {
 			s.writeError(w, r, err)

@@ -150,6 +150,12 @@ func (s *Server) handleListCourses(w http.ResponseWriter, r *http.Request, _ *ac
 	return nil
 }
 
+// changeCourseRequest is the body of POST /api/v1/courses/{id}.
+type changeCourseRequest struct {
+	Name           string `json:"name"`
+	ValidityMonths int    `json:"validity_months"`
+}
+
 // handleChangeCourse serves POST /api/v1/courses/{id}: a coordinator
 // renames a course or changes its validity for sessions scheduled from now
 // on; certifications already granted keep their expiry.
@@ -158,10 +164,7 @@ func (s *Server) handleChangeCourse(w http.ResponseWriter, r *http.Request, p *a
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Name           string `json:"name"`
-		ValidityMonths int    `json:"validity_months"`
-	}
+	var req changeCourseRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}

@@ -289,9 +289,13 @@ func evolve(s State, e domain.Event) State {
 		s.Swaps[e.From] = e.To
 	case SwapAccepted:
 		delete(s.Swaps, e.From)
-		i := slices.Index(s.Claimants, e.From)
-		s.Claimants = slices.Clone(s.Claimants)
-		s.Claimants[i] = e.To
+		// The decider accepts a swap only from a claimant, but evolve
+		// must read any log without panicking: a swap from someone not
+		// holding a slot changes no slot.
+		if i := slices.Index(s.Claimants, e.From); i >= 0 {
+			s.Claimants = slices.Clone(s.Claimants)
+			s.Claimants[i] = e.To
+		}
 		s.Waitlist = without(s.Waitlist, e.To)
 	case SwapWithdrawn:
 		delete(s.Swaps, e.From)

@@ -152,3 +152,12 @@ func TestTheWaitlistKeepsItsOrderAndASwapMovesTheSlot(t *testing.T) {
 		t.Errorf("waitlist positions: beto %d carla %d, want 1 and 0", s.WaitlistPosition(beto), s.WaitlistPosition(carla))
 	}
 }
+
+// Found by FuzzDecodeEvent: evolve must read any log, even one holding a
+// swap the decider would never have accepted, without panicking.
+func TestASwapAcceptedFromSomeoneHoldingNoSlotChangesNoSlot(t *testing.T) {
+	s := shift.Decider.Fold([]domain.Event{scheduled(1), claimed(beto), shift.SwapAccepted{ShiftID: shiftID, From: ana, To: carla}})
+	if !s.Holds(beto) || s.Holds(carla) || s.Holds(ana) {
+		t.Errorf("claimants after a swap from a non-claimant: %v", s.Claimants)
+	}
+}

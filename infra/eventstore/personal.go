@@ -160,16 +160,26 @@ func (s *Store) seal(ctx context.Context, et *eventType, e domain.Event, eventID
 			}
 			keys[subject] = key
 		}
-		aead, err := chacha20poly1305.NewX(key)
+		sealed, err := sealField(key, plain, personalAD(subject, eventID, pf.name))
 		if err != nil {
 			return nil, err
 		}
-		nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-		_, _ = rand.Read(nonce)
-		sealed := aead.Seal(nonce, nonce, pad([]byte(plain)), personalAD(subject, eventID, pf.name))
-		v.Field(pf.index).SetString(ciphertextPrefix + base64.RawStdEncoding.EncodeToString(sealed))
+		v.Field(pf.index).SetString(sealed)
 	}
 	return v.Interface().(domain.Event), nil
+}
+
+// sealField encrypts one field's plaintext, padded, bound to ad; open
+// reverses it.
+func sealField(key []byte, plain string, ad []byte) (string, error) {
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return "", err
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+padBlock+aead.Overhead())
+	_, _ = rand.Read(nonce)
+	sealed := aead.Seal(nonce, nonce, pad([]byte(plain)), ad)
+	return ciphertextPrefix + base64.RawStdEncoding.EncodeToString(sealed), nil
 }
 
 // reveal decrypts the personal-data fields of recs in place, with one key

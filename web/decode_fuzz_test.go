@@ -48,6 +48,7 @@ var requestBodies = []struct {
 	{"swapRequest", func() any { return new(swapRequest) }, []string{`{"to":"0195a3b2-0000-7000-8000-000000000002"}`}},
 	{"courseRequest", func() any { return new(courseRequest) }, []string{`{"name":"Know your rights","certification":"kyr","validity_months":12}`}},
 	{"changeCourseRequest", func() any { return new(changeCourseRequest) }, []string{`{"name":"Know your rights II","validity_months":24}`}},
+	{"languageRequest", func() any { return new(languageRequest) }, []string{`{"language":"es"}`, `{"language":"pt-BR"}`}},
 	{"sessionRequest", func() any { return new(sessionRequest) }, []string{
 		`{"start":"2026-12-01T18:00:00Z","end":"2026-12-01T20:00:00Z","place":"Church hall","capacity":20,"trainer_id":"0195a3b2-0000-7000-8000-000000000003"}`}},
 	{"attendanceRequest", func() any { return new(attendanceRequest) }, []string{`{"attended":true,"certify":true}`}},
@@ -140,11 +141,14 @@ func checkDecodeError(t *testing.T, name string, v any, body []byte, err error) 
 		t.Fatalf("%s: %s: the message %q (field %q) does not say what to fix in readable text", name, apiErr.Code, apiErr.Message, apiErr.Field)
 	}
 	status, _ := errorStatus(err)
-	if want := http.StatusBadRequest; apiErr.Code == "body_too_large" {
-		if status != http.StatusRequestEntityTooLarge {
-			t.Fatalf("%s: body_too_large answered %d, want 413", name, status)
-		}
-	} else if status != want {
+	want := http.StatusBadRequest
+	switch apiErr.Code {
+	case "body_too_large":
+		want = http.StatusRequestEntityTooLarge
+	case "unsupported_media_type":
+		want = http.StatusUnsupportedMediaType
+	}
+	if status != want {
 		t.Fatalf("%s: %s answered %d, want %d", name, apiErr.Code, status, want)
 	}
 	if len(body) > maxBodyBytes && json.Valid(body) && apiErr.Code != "body_too_large" && apiErr.Code != "unsupported_media_type" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
@@ -400,27 +401,48 @@ func tabThrough(tb *tab) (int, []string) {
 	return len(got), problems
 }
 
-// pressEnter presses Enter as a keyboard does: one key-down that types a
-// return, so a page that cancels the key-down cancels what it would do
-// (chromedp.KeyEvent sends the typing as an event of its own).
-func pressEnter(modifiers input.Modifier) chromedp.Action {
+// press presses a key as a keyboard does: one key-down that also types
+// text, so a page that cancels the key-down cancels the typing
+// (chromedp.KeyEvent sends the typing as an event of its own, which lands
+// wherever the key-down moved the focus).
+func press(key, code string, keyCode int64, text string, modifiers input.Modifier) chromedp.Action {
 	return chromedp.ActionFunc(func(ctx context.Context) error {
-		down := input.DispatchKeyEvent(input.KeyDown).WithKey("Enter").WithCode("Enter").WithWindowsVirtualKeyCode(13).
-			WithNativeVirtualKeyCode(13).WithModifiers(modifiers)
-		if modifiers == 0 {
-			down = down.WithText("\r").WithUnmodifiedText("\r")
+		down := input.DispatchKeyEvent(input.KeyDown).WithKey(key).WithCode(code).WithWindowsVirtualKeyCode(keyCode).
+			WithNativeVirtualKeyCode(keyCode).WithModifiers(modifiers)
+		if text != "" {
+			down = down.WithText(text).WithUnmodifiedText(text)
 		}
 		if err := down.Do(ctx); err != nil {
 			return err
 		}
-		return input.DispatchKeyEvent(input.KeyUp).WithKey("Enter").WithCode("Enter").WithWindowsVirtualKeyCode(13).
-			WithNativeVirtualKeyCode(13).WithModifiers(modifiers).Do(ctx)
+		return input.DispatchKeyEvent(input.KeyUp).WithKey(key).WithCode(code).WithWindowsVirtualKeyCode(keyCode).
+			WithNativeVirtualKeyCode(keyCode).WithModifiers(modifiers).Do(ctx)
 	})
+}
+
+// pressEnter presses Enter, typing a return unless a modifier is held.
+func pressEnter(modifiers input.Modifier) chromedp.Action {
+	text := "\r"
+	if modifiers != 0 {
+		text = ""
+	}
+	return press("Enter", "Enter", 13, text, modifiers)
 }
 
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// openAs opens the app in English signed in as u, with u's session (the
+// sign-in screen has its own audit; skipping it here spares the password
+// hashing, slow on a busy machine).
+func (e *env) openAs(tb *tab, u *user) {
+	tb.t.Helper()
+	name, value, _ := strings.Cut(u.cookie, "=")
+	tb.run("open the app as "+u.email, network.SetCookie(name, value).WithURL(e.ts.URL+"/").WithHTTPOnly(true),
+		chromedp.Navigate(e.ts.URL+"/"), chromedp.Evaluate(`localStorage.setItem('presente.language', 'en')`, nil),
+		chromedp.Reload(), chromedp.WaitVisible("#top nav a", chromedp.ByQuery))
 }
 
 // show opens screen (a fragment of the app's URL) and waits for ready.
@@ -512,7 +534,27 @@ func TestA11yEveryMainScreenInEnglishAndSpanish(t *testing.T) {
 		auditScreen(t, phone, "sign-in", lang, tally)
 	}
 
-	type screen struct{ path, ready string }
+	// A screen is a path to open, or, with then, a state of the screen
+	// just audited that then brings about.
+	type screen struct {
+		path, ready string
+		then        func(tb *tab)
+	}
+	dispatcher := e.users[account.Dispatcher]
+	urgentAlert := func(tb *tab) {
+		e.newRequest(dispatcher, "East", 1)
+		tb.run("an urgent request arrives", chromedp.WaitVisible(`.urgent-alert a`, chromedp.ByQuery))
+	}
+	forgetError := func(tb *tab) {
+		tb.run("a mistyped id", chromedp.SetValue("#forget-subject", "not-an-id", chromedp.ByID),
+			chromedp.Click(`#main form button[type="submit"]`, chromedp.ByQuery),
+			chromedp.WaitVisible(`p.error[role="alert"]`, chromedp.ByQuery))
+	}
+	forgetConfirm := func(tb *tab) {
+		tb.run("ask to forget", chromedp.SetValue("#forget-subject", uuid.NewString(), chromedp.ByID),
+			chromedp.Click(`#main form button[type="submit"]`, chromedp.ByQuery),
+			chromedp.WaitVisible(`[role="alertdialog"] button.danger`, chromedp.ByQuery))
+	}
 	timeline := data.resolved
 	roles := []struct {
 		who           *user
@@ -520,29 +562,32 @@ func TestA11yEveryMainScreenInEnglishAndSpanish(t *testing.T) {
 		screens       []screen
 	}{
 		{e.users[account.Dispatcher], 1280, 900, []screen{
-			{"#/board", `section.column a.card.urgent`},
-			{"#/requests/" + data.urgent, "#cand-title"},
-			{"#/intake", "#in-region"},
+			{"#/board", `section.column a.card.urgent`, nil},
+			{"with a new urgent request's alert", "", urgentAlert},
+			{"#/requests/" + data.urgent, "#cand-title", nil},
+			{"#/intake", "#in-region", nil},
 		}},
 		{data.rosa, 375, 667, []screen{
-			{"#/me", `#main ul.list li.card button`},
-			{"#/shifts", `#main li.shift button.claim`},
-			{"#/trainings", `#main li.card button`},
-			{"#/profile", "#on-call"},
+			{"#/me", `#main ul.list li.card button`, nil},
+			{"#/shifts", `#main li.shift strong`, nil}, // Rosa's own place has come: the list is whole
+			{"#/trainings", `#main li.card button`, nil},
+			{"#/profile", "#on-call", nil},
 		}},
 		{e.users[account.Coordinator], 1280, 900, []screen{
-			{"#/reports", "svg.chart"},
-			{"#/requests/" + timeline + "/timeline", "table.report tbody tr"},
-			{"#/coverage", "#main table.report, #main p.muted"},
-			{"#/expiring", "#main table.report"},
-			{"#/audit", "#main .badge.ok"},
-			{"#/schedule", "#main table.report"},
-			{"#/training", "#main table"},
-			{"#/forget", "#forget-subject"},
+			{"#/reports", "svg.chart", nil},
+			{"#/requests/" + timeline + "/timeline", "table.report tbody tr", nil},
+			{"#/coverage", "#main table.report, #main p.muted", nil},
+			{"#/expiring", "#main table.report", nil},
+			{"#/audit", "#main .badge.ok", nil},
+			{"#/schedule", "#main table.report", nil},
+			{"#/training", "#main table", nil},
+			{"#/forget", "#forget-subject", nil},
+			{"with a mistyped id", "", forgetError},
+			{"asking to confirm", "", forgetConfirm},
 		}},
 		{e.users[account.Admin], 1280, 900, []screen{
-			{"#/accounts", "#main table.report"},
-			{"#/invitations", "#main table.report"},
+			{"#/accounts", "#main table.report", nil},
+			{"#/invitations", "#main table.report", nil},
 		}},
 	}
 	for _, role := range roles {
@@ -550,10 +595,17 @@ func TestA11yEveryMainScreenInEnglishAndSpanish(t *testing.T) {
 		if role.width != 375 {
 			tb = e.newTab(t, role.width, role.height)
 		}
-		e.signIn(tb, role.who, "en")
+		e.openAs(tb, role.who)
 		for _, lang := range langs {
 			e.useLanguage(tb, lang)
+			last := ""
 			for _, s := range role.screens {
+				if s.then != nil {
+					s.then(tb)
+					auditScreen(t, tb, last+" "+s.path, lang, tally)
+					continue
+				}
+				last = s.path
 				e.show(tb, s.path, s.ready)
 				auditScreen(t, tb, s.path, lang, tally)
 			}
@@ -577,7 +629,7 @@ func TestA11yTheKeyboardShortcutsWork(t *testing.T) {
 		map[string]any{"certification": "rapid_response", "granted_at": time.Now().AddDate(-1, 0, 0)}), http.StatusOK, "certify")
 	mustStatus(t, e.do(vol, "POST", "/api/v1/volunteers/"+vol.id.String()+"/on-call", map[string]bool{"on_call": true}), http.StatusOK, "on call")
 	tb := e.newTab(t, 1280, 900)
-	e.signIn(tb, dispatcher, "en")
+	e.openAs(tb, dispatcher)
 	e.show(tb, "#/board", ".conn-live")
 
 	// The skip link is the first stop and moves the focus to the content.
@@ -591,7 +643,7 @@ func TestA11yTheKeyboardShortcutsWork(t *testing.T) {
 
 	// N on the board opens the intake; typed in the intake, n is a letter.
 	var region, hash string
-	tb.run("N opens the intake", chromedp.KeyEvent("n"), chromedp.WaitVisible("#in-region", chromedp.ByID),
+	tb.run("N opens the intake", press("n", "KeyN", 78, "n", 0), chromedp.WaitVisible("#in-region", chromedp.ByID),
 		chromedp.Evaluate(`document.getElementById('in-region').focus()`, nil),
 		chromedp.KeyEvent("North"), chromedp.Value("#in-region", &region, chromedp.ByID))
 	if region != "North" {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/input"
-	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
@@ -434,21 +434,20 @@ func jsString(s string) string {
 	return string(b)
 }
 
-// openAs opens the app in English signed in as u, with u's session (the
-// sign-in screen has its own audit; skipping it here spares the password
-// hashing, slow on a busy machine).
-func (e *env) openAs(tb *tab, u *user) {
-	tb.t.Helper()
-	name, value, _ := strings.Cut(u.cookie, "=")
-	tb.run("open the app as "+u.email, network.SetCookie(name, value).WithURL(e.ts.URL+"/").WithHTTPOnly(true),
-		chromedp.Navigate(e.ts.URL+"/"), chromedp.Evaluate(`localStorage.setItem('presente.language', 'en')`, nil),
-		chromedp.Reload(), chromedp.WaitVisible("#top nav a", chromedp.ByQuery))
-}
+// settledJS waits until the page has not changed for 300 ms (a screen
+// still loading, as after signing in, would take the focus away).
+const settledJS = `new Promise((done) => {
+  let timer = setTimeout(finish, 300);
+  const seen = new MutationObserver(() => { clearTimeout(timer); timer = setTimeout(finish, 300); });
+  function finish() { seen.disconnect(); done(true); }
+  seen.observe(document.getElementById('main'), {childList: true, subtree: true, characterData: true});
+})`
 
 // show opens screen (a fragment of the app's URL) and waits for ready.
 func (e *env) show(tb *tab, screen, ready string) {
 	tb.t.Helper()
-	tb.run("open "+screen, chromedp.Navigate(e.ts.URL+"/"+screen), chromedp.WaitVisible(ready, chromedp.ByQuery))
+	tb.run("open "+screen, chromedp.Navigate(e.ts.URL+"/"+screen), chromedp.WaitVisible(ready, chromedp.ByQuery),
+		chromedp.Evaluate(settledJS, nil, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
 }
 
 // useLanguage switches the signed-in app to lang, as the menu would.
@@ -595,7 +594,7 @@ func TestA11yEveryMainScreenInEnglishAndSpanish(t *testing.T) {
 		if role.width != 375 {
 			tb = e.newTab(t, role.width, role.height)
 		}
-		e.openAs(tb, role.who)
+		e.signIn(tb, role.who, "en")
 		for _, lang := range langs {
 			e.useLanguage(tb, lang)
 			last := ""
@@ -629,7 +628,7 @@ func TestA11yTheKeyboardShortcutsWork(t *testing.T) {
 		map[string]any{"certification": "rapid_response", "granted_at": time.Now().AddDate(-1, 0, 0)}), http.StatusOK, "certify")
 	mustStatus(t, e.do(vol, "POST", "/api/v1/volunteers/"+vol.id.String()+"/on-call", map[string]bool{"on_call": true}), http.StatusOK, "on call")
 	tb := e.newTab(t, 1280, 900)
-	e.openAs(tb, dispatcher)
+	e.signIn(tb, dispatcher, "en")
 	e.show(tb, "#/board", ".conn-live")
 
 	// The skip link is the first stop and moves the focus to the content.

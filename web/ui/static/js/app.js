@@ -54,18 +54,25 @@ function home(role) {
 }
 
 let stop = null;
+let routed = 0;
 
 async function route() {
   if (stop) { stop(); stop = null; }
-  const el = main();
+  const turn = ++routed;
+  // Each screen draws into a box of its own: one still loading when the
+  // route changes then draws into a box no longer on the page.
+  const el = h('div', { class: 'screen' });
+  replace(main(), el);
   if (!session.who) { signInScreen(el, onSignedIn); return; }
   const hash = location.hash || home(session.who.role);
   for (const r of routes) {
     const m = hash.match(r.path);
     if (!m) continue;
     if (!r.roles.includes(session.who.role)) break;
-    stop = (await r.screen(el, m.slice(1), session.who.user_id, session.who.email, session.who.role)) || null;
-    if (!el.contains(document.activeElement)) el.focus({ preventScroll: true }); // never take the focus from a field being typed in
+    const stopper = (await r.screen(el, m.slice(1), session.who.user_id, session.who.email, session.who.role)) || null;
+    if (turn !== routed) { if (stopper) stopper(); return; } // left while it loaded
+    stop = stopper;
+    if (!main().contains(document.activeElement)) main().focus({ preventScroll: true }); // never take the focus from a field being typed in
     return;
   }
   if (hash !== home(session.who.role)) { location.hash = home(session.who.role); return; }

@@ -1,6 +1,7 @@
 // Fast intake for a hotline call: keyboard first, sensible defaults (a
-// rapid-response report, urgent, two verifiers, Spanish), Enter in any
-// field or Ctrl+Enter sends it. A report is on the board in seconds.
+// rapid-response report, urgent, two verifiers, Spanish), Enter moves to
+// the next field and Ctrl+Enter sends it. A report is on the board in
+// seconds.
 import { h, replace } from '../dom.js';
 import { t, fromZoneInput, zoneName } from '../i18n.js';
 import { post, keyAfter } from '../api.js';
@@ -65,7 +66,7 @@ export function intakeScreen(el) {
     } finally {
       submit.disabled = false;
     }
-  }, onkeydown: (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) form.requestSubmit(); } },
+  }, onkeydown: nextOrSend },
   h('h1', {}, t('intake.title')),
   h('p', { class: 'hint' }, t('intake.hint')),
   field('in-kind', t('intake.kind'), kind),
@@ -83,6 +84,20 @@ export function intakeScreen(el) {
   error, submit);
   replace(el, form);
   region.value ? meeting.focus() : region.focus();
+}
+
+// nextOrSend: Ctrl+Enter sends the form from anywhere; Enter in a field
+// moves to the next one, as the hint says (in the notes it is a new line,
+// on the button it sends), so a half-typed call is never sent by mistake.
+function nextOrSend(e) {
+  if (e.key !== 'Enter' || e.isComposing) return;
+  const form = e.currentTarget;
+  if (e.ctrlKey || e.metaKey) { e.preventDefault(); form.requestSubmit(); return; }
+  if (!e.target.matches('input, select')) return;
+  e.preventDefault();
+  const fields = [...form.elements].filter((x) => x.matches('input, select, textarea, button') && !x.disabled && x.checkVisibility());
+  const next = fields[fields.indexOf(e.target) + 1];
+  if (next) next.focus();
 }
 
 function tag(control, apiField) { control.dataset.field = apiField; return control; }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -48,7 +49,7 @@ func newHarness(cfg config, logw io.Writer) *harness {
 	}
 	return &harness{
 		cfg:    cfg,
-		http:   &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		http:   &http.Client{Transport: tr, Timeout: cmp.Or(cfg.Timeout, 10*time.Second)},
 		origin: cfg.base.Scheme + "://" + cfg.base.Host,
 		start:  time.Now(),
 		errs:   &errorCounts{m: map[string]int64{}},

@@ -97,6 +97,8 @@ type config struct {
 	BaselineDSN   string        `json:"-"`
 	BaselineConns int           `json:"baseline_conns"`
 	BaselineFor   time.Duration `json:"baseline_duration"`
+	// Timeout bounds each HTTP request, as a phone's patience would.
+	Timeout time.Duration `json:"timeout"`
 
 	base     *url.URL
 	password string
@@ -131,7 +133,7 @@ func scenarios() map[string]scenario {
 // the shared flags, used when the flag is not given.
 var scenarioDefaults = map[string]map[string]string{
 	"raid-morning":    {"clients": "500", "volunteers": "1000", "duration": "5m", "warmup": "10s"},
-	"shift-opens":     {"volunteers": "1000", "duration": "2s", "warmup": "0s"},
+	"shift-opens":     {"volunteers": "1000", "duration": "2s", "warmup": "0s", "timeout": "3m"},
 	"reconnect-storm": {"clients": "5000", "duration": "10s", "warmup": "0s", "rate": "20"},
 	"throughput":      {"clients": "100", "warmup": "3s"},
 }
@@ -171,6 +173,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.BaselineDSN, "baseline-dsn", "postgres://postgres@127.0.0.1:5432/postgres", "PostgreSQL server for the insert baseline (it makes the scratch database "+baselineDatabase+" there)")
 	fs.IntVar(&cfg.BaselineConns, "baseline-conns", 4, "connections of the insert baseline (the server's pool on a 2-core machine: pgx's default of 4)")
 	fs.DurationVar(&cfg.BaselineFor, "baseline-duration", 30*time.Second, "how long the insert baseline runs at each measured rate (at most the scenario's length)")
+	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "how long each HTTP request may take before it counts as a timeout (shift-opens: 3m, so every claim's answer is timed)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -227,6 +230,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return cfg, errors.New("-slots must be at least 1")
 	case cfg.Step <= 0 || cfg.BaselineFor <= 0:
 		return cfg, errors.New("-step and -baseline-duration must be above 0")
+	case cfg.Timeout <= 0:
+		return cfg, errors.New("-timeout must be above 0")
 	case cfg.BaselineConns < 1:
 		return cfg, errors.New("-baseline-conns must be at least 1")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -164,9 +165,10 @@ func shiftOpens(ctx context.Context, h *harness) (result, error) {
 	defer pg.close()
 	rate := float64(len(vols)) / cfg.Duration.Seconds()
 
-	// Saturday's shift, a week out at 09:00 UTC, so no volunteer's other
-	// commitments (a raid's assignments are open-ended) are near it.
-	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 7).Add(9 * time.Hour)
+	// A shift 7 to 26 days out at 09:00 UTC, a day of its own for each
+	// run against the same server (most likely), so the volunteers' other
+	// shifts do not overlap it; those that do are answered 409.
+	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 7+rand.IntN(20)).Add(9 * time.Hour)
 	var sh struct {
 		ShiftID uuid.UUID `json:"shift_id"`
 	}

@@ -119,11 +119,17 @@ type liveClient struct {
 	onSynced func(client int, resumed bool, t int64)
 	// onDial receives the time of every dial, before the handshake.
 	onDial func(client int, t int64)
+	// freeRedial lets the client reconnect without waiting for the
+	// handshake bound (as phones do not take turns): only its first
+	// connection waits.
+	freeRedial bool
 	// cookie is the session the client connects with; the harness's when
 	// empty.
 	cookie string
 	// dropped is set by drop, so the connection's end is not an error.
 	dropped atomic.Bool
+	// sinceSnapshot counts the deltas applied since the last snapshot.
+	sinceSnapshot atomic.Int64
 
 	ws        atomic.Pointer[websocket.Conn]
 	synced    atomic.Bool
@@ -167,12 +173,14 @@ func (c *liveClient) run(sem chan struct{}) {
 	defer close(c.stopped)
 	backoff := time.Second
 	for !c.stopping() {
-		select {
-		case sem <- struct{}{}:
-		case <-c.stop:
-			return
+		held := !(c.freeRedial && c.everSynced)
+		if held {
+			select {
+			case sem <- struct{}{}:
+			case <-c.stop:
+				return
+			}
 		}
-		held := true
 		release := func() {
 			if held {
 				held = false
@@ -318,6 +326,7 @@ func (c *liveClient) handle(msg []byte, t int64, release func()) error {
 			c.stats.resnapshots.Add(1)
 		}
 		c.last, c.hasLast = at, true
+		c.sinceSnapshot.Store(0)
 	case "deltas":
 		for _, raw := range e.Deltas {
 			prev, pos, ok := deltaHeader(raw)
@@ -367,6 +376,7 @@ func (c *liveClient) delta(prev, pos, raw []byte, t int64) error {
 		return errGap
 	}
 	c.last, c.hasLast = at, true
+	c.sinceSnapshot.Add(1)
 	if c.onDelta != nil {
 		c.onDelta(c.id, pos, raw, t)
 	}

@@ -97,6 +97,9 @@ type config struct {
 	BaselineDSN   string        `json:"-"`
 	BaselineConns int           `json:"baseline_conns"`
 	BaselineFor   time.Duration `json:"baseline_duration"`
+	// StormBounded makes reconnect-storm's clients reconnect through the
+	// handshake bound (-dial-concurrency) too, as they first connected.
+	StormBounded bool `json:"storm_bounded"`
 	// Timeout bounds each HTTP request, as a phone's patience would.
 	Timeout time.Duration `json:"timeout"`
 
@@ -134,7 +137,7 @@ func scenarios() map[string]scenario {
 var scenarioDefaults = map[string]map[string]string{
 	"raid-morning":    {"clients": "500", "volunteers": "1000", "duration": "5m", "warmup": "10s"},
 	"shift-opens":     {"volunteers": "1000", "duration": "2s", "warmup": "0s", "timeout": "3m"},
-	"reconnect-storm": {"clients": "5000", "duration": "10s", "warmup": "0s", "rate": "20"},
+	"reconnect-storm": {"clients": "5000", "duration": "10s", "warmup": "0s", "rate": "20", "drain": "3m"},
 	"throughput":      {"clients": "100", "warmup": "3s"},
 }
 
@@ -173,6 +176,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.BaselineDSN, "baseline-dsn", "postgres://postgres@127.0.0.1:5432/postgres", "PostgreSQL server for the insert baseline (it makes the scratch database "+baselineDatabase+" there)")
 	fs.IntVar(&cfg.BaselineConns, "baseline-conns", 4, "connections of the insert baseline (the server's pool on a 2-core machine: pgx's default of 4)")
 	fs.DurationVar(&cfg.BaselineFor, "baseline-duration", 30*time.Second, "how long the insert baseline runs at each measured rate (at most the scenario's length)")
+	fs.BoolVar(&cfg.StormBounded, "storm-bounded", false, "reconnect-storm: reconnect at most -dial-concurrency at a time, as the clients first connected (by default every dropped client redials when its backoff ends)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "how long each HTTP request may take before it counts as a timeout (shift-opens: 3m, so every claim's answer is timed)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

@@ -16,10 +16,13 @@ type stormWatch struct {
 	dialAt   []atomic.Int64 // the first dial after the drop
 	syncedAt []atomic.Int64 // the first sync after the drop; 0 until then
 	resumed  []atomic.Bool  // that sync was "resumed", not a snapshot
+	// bare: the client had applied no delta since its snapshot when cut,
+	// so it asked to resume from the snapshot's position.
+	bare []atomic.Bool
 }
 
 func newStormWatch(n int) *stormWatch {
-	return &stormWatch{dropAt: make([]atomic.Int64, n), dialAt: make([]atomic.Int64, n), syncedAt: make([]atomic.Int64, n), resumed: make([]atomic.Bool, n)}
+	return &stormWatch{dropAt: make([]atomic.Int64, n), dialAt: make([]atomic.Int64, n), bare: make([]atomic.Bool, n), syncedAt: make([]atomic.Int64, n), resumed: make([]atomic.Bool, n)}
 }
 
 func (s *stormWatch) onDial(client int, t int64) {
@@ -39,14 +42,17 @@ func (s *stormWatch) onSynced(client int, resumed bool, t int64) {
 // from ?after= and reloaded by snapshot, each client's time from drop to
 // sync, and when the first drop and the last sync were.
 type stormTally struct {
-	Dropped   int       `json:"dropped"`
-	Synced    int       `json:"back_in_sync"`
-	Resumed   int       `json:"resumed"`
-	Snapshots int       `json:"snapshot_reloads"`
-	FirstDrop int64     `json:"-"`
-	LastSync  int64     `json:"-"`
-	perClient histogram // drop → in sync
-	resume    histogram // dial → in sync: the server's part
+	Dropped   int `json:"dropped"`
+	Synced    int `json:"back_in_sync"`
+	Resumed   int `json:"resumed"`
+	Snapshots int `json:"snapshot_reloads"`
+	// SnapshotsBare are the snapshot reloads of clients that had applied
+	// no delta since their snapshot (they resumed from its position).
+	SnapshotsBare int       `json:"snapshot_reloads_from_a_snapshot_position"`
+	FirstDrop     int64     `json:"-"`
+	LastSync      int64     `json:"-"`
+	perClient     histogram // drop → in sync
+	resume        histogram // dial → in sync: the server's part
 }
 
 func (s *stormWatch) tally() stormTally {
@@ -74,6 +80,9 @@ func (s *stormWatch) tally() stormTally {
 			t.Resumed++
 		} else {
 			t.Snapshots++
+			if s.bare[i].Load() {
+				t.SnapshotsBare++
+			}
 		}
 	}
 	return t
@@ -107,8 +116,8 @@ type stormResult struct {
 func (r *stormResult) print(w io.Writer) {
 	fmt.Fprintf(w, "reconnect-storm: %d board clients (in sync in %.1f s) dropped within %s, %.0f commands/s meanwhile\n",
 		r.Clients, r.ConnectSecs, r.Window, r.Rate)
-	fmt.Fprintf(w, "clients: %d dropped, %d back in sync: %d resumed from ?after=, %d reloaded by snapshot\n",
-		r.Dropped, r.Synced, r.Resumed, r.Snapshots)
+	fmt.Fprintf(w, "clients: %d dropped, %d back in sync: %d resumed from ?after=, %d reloaded by snapshot (%d of them had no delta since their snapshot)\n",
+		r.Dropped, r.Synced, r.Resumed, r.Snapshots, r.SnapshotsBare)
 	fmt.Fprintf(w, "time to all in sync: %.2f s from the first drop, %.2f s after the last\n", r.AllResumedSecs, r.AfterLastDrop)
 	fmt.Fprintf(w, "  drop → in sync, each client       %s\n", r.DropToSync)
 	fmt.Fprintf(w, "  redial → in sync (after the jittered 1 s backoff) %s\n", r.DialToSync)
@@ -166,6 +175,7 @@ func reconnectStorm(ctx context.Context, h *harness) (result, error) {
 		c.onDelta = tr.seen
 		c.onSynced = watch.onSynced
 		c.onDial = watch.onDial
+		c.freeRedial = !cfg.StormBounded
 	})
 	defer closeClients(clients)
 	if err != nil {
@@ -176,7 +186,7 @@ func reconnectStorm(ctx context.Context, h *harness) (result, error) {
 
 	pings := newPinger(clients)
 	h.logf("reconnect-storm: baselines: a ping to each client, then %d INSERTs, at %.0f/s", cfg.Clients, stormRate)
-	h.openLoop(ctx, stormRate, cfg.Clients, 0, 1, "ping", func(context.Context, arrival) {}, pings.ping)
+	h.openLoop(ctx, stormRate, cfg.Clients, 0, int64(cfg.Clients), "ping", func(context.Context, arrival) {}, pings.ping)
 	time.Sleep(time.Second) // the last pongs
 	pgRes := pg.run(ctx, h, stormRate, cfg.Clients, 0)
 
@@ -203,6 +213,7 @@ func reconnectStorm(ctx context.Context, h *harness) (result, error) {
 	h.openLoop(ctx, stormRate, cfg.Clients, 0, int64(cfg.Clients), "drop", func(context.Context, arrival) {}, func(i int) {
 		c := clients[i]
 		watch.dropAt[i].Store(h.now())
+		watch.bare[i].Store(c.sinceSnapshot.Load() == 0)
 		if !c.drop() {
 			watch.dropAt[i].Store(0) // not connected: nothing to cut
 		}

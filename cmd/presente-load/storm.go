@@ -141,6 +141,9 @@ func (r *stormResult) failures() []string {
 	if r.Gaps > 0 || r.Duplicates > 0 {
 		f = append(f, fmt.Sprintf("%d gaps and %d duplicates in the deltas", r.Gaps, r.Duplicates))
 	}
+	if r.Acked < r.Sent {
+		f = append(f, fmt.Sprintf("%d of %d commands sent during the storm failed (errors by kind above)", r.Sent-r.Acked, r.Sent))
+	}
 	if r.Unmatched > 0 || r.Missing > 0 {
 		f = append(f, fmt.Sprintf("%d commands never shown, %d deliveries missing", r.Unmatched, r.Missing))
 	}

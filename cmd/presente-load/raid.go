@@ -79,8 +79,8 @@ func (p *raidPlan) done(r *raidRequest) {
 	p.mu.Unlock()
 }
 
-// raidCommand sends r's next step and returns the stage the board shows
-// once it is applied (boardStage).
+// raidCommand sends r's next step (raidSteps[r.step]) as the person
+// whose step it is; the board then shows the request at raidStage(r.step).
 func (h *harness) raidCommand(ctx context.Context, r *raidRequest) error {
 	reqPath := "/api/v1/requests/" + r.id.String()
 	status := func(who volunteerSession, aid uuid.UUID, st, reason string) error {

@@ -42,10 +42,10 @@ type shiftOpensResult struct {
 	APIClaimants int `json:"api_claimants"`
 	APIWaiting   int `json:"api_waiting"`
 	// Phones: the volunteers' shift boards (live/shifts).
-	PhonesFinal      int     `json:"phones_showing_final_counts"`
-	PhonesFinalAfter float64 `json:"phones_final_after_last_answer_ms"`
-	Ping             summary `json:"baseline_ping"`
-	PG               *baselineResult
+	PhonesFinal      int              `json:"phones_showing_final_counts"`
+	PhonesFinalAfter float64          `json:"phones_final_after_last_answer_ms"`
+	Ping             summary          `json:"baseline_ping"`
+	PG               *baselineResult  `json:"baseline_insert"`
 	Gaps             int64            `json:"gaps"`
 	Duplicates       int64            `json:"duplicates"`
 	Reconnects       int64            `json:"reconnects"`

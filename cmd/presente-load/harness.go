@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,6 +35,9 @@ type harness struct {
 	logMu  sync.Mutex
 
 	cookie string // the session, once signed in
+
+	coordMu     sync.Mutex
+	coordCookie string // the coordinator's session, once signed in
 }
 
 func newHarness(cfg config, logw io.Writer) *harness {
@@ -45,7 +49,7 @@ func newHarness(cfg config, logw io.Writer) *harness {
 	}
 	return &harness{
 		cfg:    cfg,
-		http:   &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		http:   &http.Client{Transport: tr, Timeout: cmp.Or(cfg.Timeout, 10*time.Second)},
 		origin: cfg.base.Scheme + "://" + cfg.base.Host,
 		start:  time.Now(),
 		errs:   &errorCounts{m: map[string]int64{}},
@@ -70,13 +74,27 @@ func (h *harness) logf(format string, args ...any) {
 type apiError struct {
 	Status int
 	Code   string
+	// Field and Message say what to fix; they appear in Error, not in
+	// the counts by kind.
+	Field, Message string
 }
 
-func (e *apiError) Error() string { return fmt.Sprintf("HTTP %d %s", e.Status, e.Code) }
+func (e *apiError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("HTTP %d %s", e.Status, e.Code)
+	}
+	return fmt.Sprintf("HTTP %d %s (%s: %s)", e.Status, e.Code, e.Field, e.Message)
+}
 
 // do sends a JSON request as the signed-in user and decodes a 2xx answer
 // into out (when not nil).
 func (h *harness) do(ctx context.Context, method, path string, body, out any) error {
+	return h.doAs(ctx, h.cookie, method, path, body, out)
+}
+
+// doAs is do with another session's cookie (a volunteer's, the
+// coordinator's); "" sends none.
+func (h *harness) doAs(ctx context.Context, cookie, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -94,8 +112,8 @@ func (h *harness) do(ctx context.Context, method, path string, body, out any) er
 	}
 	// A browser page at the server's own address sends its origin.
 	req.Header.Set("Origin", h.origin)
-	if h.cookie != "" {
-		req.Header.Set("Cookie", h.cookie)
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
 	}
 	if method == http.MethodPost {
 		// As the web app does, so a retry never acts twice; it costs the
@@ -114,11 +132,13 @@ func (h *harness) do(ctx context.Context, method, path string, body, out any) er
 	if resp.StatusCode/100 != 2 {
 		var e struct {
 			Error struct {
-				Code string `json:"code"`
+				Code    string `json:"code"`
+				Field   string `json:"field"`
+				Message string `json:"message"`
 			} `json:"error"`
 		}
 		_ = json.Unmarshal(b, &e) // the status is the error; the code only adds to it
-		return &apiError{Status: resp.StatusCode, Code: e.Error.Code}
+		return &apiError{Status: resp.StatusCode, Code: e.Error.Code, Field: e.Error.Field, Message: e.Error.Message}
 	}
 	if out != nil {
 		return json.Unmarshal(b, out)
@@ -126,33 +146,43 @@ func (h *harness) do(ctx context.Context, method, path string, body, out any) er
 	return nil
 }
 
-// signIn starts the one session every socket and command shares.
+// signIn starts the one session every board socket and dispatcher
+// command shares.
 func (h *harness) signIn(ctx context.Context) error {
-	body, _ := json.Marshal(map[string]string{"email": h.cfg.Email, "password": h.cfg.password})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.origin+"/api/v1/session", bytes.NewReader(body))
+	cookie, err := h.signInAs(ctx, h.cfg.Email, h.cfg.password)
 	if err != nil {
 		return err
+	}
+	h.cookie = cookie
+	return nil
+}
+
+// signInAs signs in and returns the session's cookie header.
+func (h *harness) signInAs(ctx context.Context, email, password string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.origin+"/api/v1/session", bytes.NewReader(body))
+	if err != nil {
+		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", h.origin)
 	resp, err := h.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("sign in: %w", err)
+		return "", fmt.Errorf("sign in: %w", err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("sign in as %s: HTTP %d", h.cfg.Email, resp.StatusCode)
+		return "", fmt.Errorf("sign in as %s: HTTP %d", email, resp.StatusCode)
 	}
 	var parts []string
 	for _, c := range resp.Cookies() {
 		parts = append(parts, c.Name+"="+c.Value)
 	}
 	if len(parts) == 0 {
-		return errors.New("sign in: the server set no cookie")
+		return "", errors.New("sign in: the server set no cookie")
 	}
-	h.cookie = strings.Join(parts, "; ")
-	return nil
+	return strings.Join(parts, "; "), nil
 }
 
 // serverMetrics reads the server's own figures from /metrics.

@@ -18,12 +18,37 @@ import (
 
 // Stages of a request on the board, in the order the load moves it: a
 // delta showing a request at a stage also shows every earlier stage's
-// change, since a delta carries the current rows.
+// change, since a delta carries the current rows. Between triaged and
+// removed, raid-morning's commands each add one (see boardStage).
 const (
-	stageReceived = 1 + iota // on the board, status received
-	stageTriaged             // any later open status
-	stageRemoved             // in requests_removed
+	stageReceived = 1    // on the board, status received
+	stageTriaged  = 2    // any later open status, no assignment yet
+	stageRemoved  = 1000 // in requests_removed
 )
+
+// assignmentRank is how far an assignment has gone, one per command:
+// offered, then accepted or declined, en route, arrived, done.
+var assignmentRank = map[string]int{"offered": 1, "accepted": 2, "declined": 2, "withdrawn": 2, "en_route": 3, "arrived": 4, "done": 5}
+
+// boardStage is how many of the load's commands a board row shows: 1 for
+// being there, 1 for being triaged (any status past received), 1 more
+// for resolved, and each assignment's rank. Each command raises it by
+// exactly one, so a command is shown once its request's stage reaches
+// the stage the command's answer left it at.
+func boardStage(status string, assignments []string) int {
+	st := stageReceived
+	switch status {
+	case "received":
+	case "resolved":
+		st += 2
+	default:
+		st++
+	}
+	for _, a := range assignments {
+		st += assignmentRank[a]
+	}
+	return st
+}
 
 // deltaRec is one delta of the board, as every client receives the same
 // bytes: what it shows, parsed once, and when each client read it.
@@ -43,8 +68,11 @@ func parseBoardDelta(raw []byte) ([]reqStage, error) {
 	var d struct {
 		Data struct {
 			Requests []struct {
-				RequestID uuid.UUID `json:"request_id"`
-				Status    string    `json:"status"`
+				RequestID   uuid.UUID `json:"request_id"`
+				Status      string    `json:"status"`
+				Assignments []struct {
+					Status string `json:"status"`
+				} `json:"assignments"`
 			} `json:"requests"`
 			RequestsRemoved []uuid.UUID `json:"requests_removed"`
 		} `json:"data"`
@@ -54,11 +82,11 @@ func parseBoardDelta(raw []byte) ([]reqStage, error) {
 	}
 	var out []reqStage
 	for _, r := range d.Data.Requests {
-		st := stageTriaged
-		if r.Status == "received" {
-			st = stageReceived
+		as := make([]string, len(r.Assignments))
+		for i, a := range r.Assignments {
+			as[i] = a.Status
 		}
-		out = append(out, reqStage{r.RequestID, st})
+		out = append(out, reqStage{r.RequestID, boardStage(r.Status, as)})
 	}
 	for _, id := range d.Data.RequestsRemoved {
 		out = append(out, reqStage{id, stageRemoved})
@@ -527,6 +555,9 @@ arrivals:
 type cpuSample struct {
 	at           time.Time
 	server, self float64
+	// poolWait is the server's total time spent waiting for a database
+	// connection from its pool, in seconds.
+	poolWait float64
 }
 
 func (h *harness) cpu(ctx context.Context) (cpuSample, error) {
@@ -539,5 +570,6 @@ func (h *harness) cpu(ctx context.Context) (cpuSample, error) {
 		return cpuSample{}, err
 	}
 	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	return cpuSample{at: time.Now(), server: m["process_cpu_seconds_total"], self: self}, nil
+	return cpuSample{at: time.Now(), server: m["process_cpu_seconds_total"], self: self,
+		poolWait: m["presente_db_pool_acquire_wait_seconds_total"]}, nil
 }

@@ -19,8 +19,10 @@ import (
 
 // livePaths are the live endpoints a client may open.
 var livePaths = map[string]string{
-	"board": "/api/v1/live/board", // the dispatch board view
-	"live":  "/api/v1/live",       // the session channel alone: hello, close codes
+	"board":  "/api/v1/live/board",  // the dispatch board view
+	"live":   "/api/v1/live",        // the session channel alone: hello, close codes
+	"shifts": "/api/v1/live/shifts", // the shift board, as anyone signed in sees it
+	"mine":   "/api/v1/live/mine",   // a volunteer's own assignments and shifts
 }
 
 // cursor is a position in the log, "<txid>:<position>" (web/LIVE.md).
@@ -87,6 +89,9 @@ func judge(last cursor, has bool, prev, at cursor) verdict {
 // liveStats are what every client of a run counts together.
 type liveStats struct {
 	gaps, duplicates, reconnects, resnapshots atomic.Int64
+	// drops are the connections the load itself cut (drop), which
+	// reconnect like any other but are not errors.
+	drops atomic.Int64
 }
 
 var (
@@ -108,6 +113,23 @@ type liveClient struct {
 	onDelta func(client int, position, raw []byte, t int64)
 	// onPong receives the round trip of a ping sent at sent.
 	onPong func(sent, rtt int64)
+	// onSynced receives every synced message: whether the server resumed
+	// from ?after= (mode "resumed") rather than sending a snapshot, and
+	// when it was read. It runs on the client's reader goroutine.
+	onSynced func(client int, resumed bool, t int64)
+	// onDial receives the time of every dial, before the handshake.
+	onDial func(client int, t int64)
+	// freeRedial lets the client reconnect without waiting for the
+	// handshake bound (as phones do not take turns): only its first
+	// connection waits.
+	freeRedial bool
+	// cookie is the session the client connects with; the harness's when
+	// empty.
+	cookie string
+	// dropped is set by drop, so the connection's end is not an error.
+	dropped atomic.Bool
+	// sinceSnapshot counts the deltas applied since the last snapshot.
+	sinceSnapshot atomic.Int64
 
 	ws        atomic.Pointer[websocket.Conn]
 	synced    atomic.Bool
@@ -151,17 +173,22 @@ func (c *liveClient) run(sem chan struct{}) {
 	defer close(c.stopped)
 	backoff := time.Second
 	for !c.stopping() {
-		select {
-		case sem <- struct{}{}:
-		case <-c.stop:
-			return
+		held := !(c.freeRedial && c.everSynced)
+		if held {
+			select {
+			case sem <- struct{}{}:
+			case <-c.stop:
+				return
+			}
 		}
-		held := true
 		release := func() {
 			if held {
 				held = false
 				<-sem
 			}
+		}
+		if c.onDial != nil {
+			c.onDial(c.id, c.h.now())
 		}
 		ws, err := c.dial()
 		if err != nil {
@@ -181,8 +208,12 @@ func (c *liveClient) run(sem chan struct{}) {
 		if c.stopping() {
 			return
 		}
-		c.stats.reconnects.Add(1)
-		c.h.errs.add(kindOf(err, nil))
+		if c.dropped.Swap(false) {
+			c.stats.drops.Add(1)
+		} else {
+			c.stats.reconnects.Add(1)
+			c.h.errs.add(kindOf(err, nil))
+		}
 		if c.everSynced {
 			backoff = time.Second
 		}
@@ -209,7 +240,11 @@ func (c *liveClient) dial() (*websocket.Conn, error) {
 	if c.view && c.hasLast {
 		u += "?after=" + c.last.String()
 	}
-	hdr := http.Header{"Cookie": {c.h.cookie}, "Origin": {c.h.origin}}
+	cookie := c.cookie
+	if cookie == "" {
+		cookie = c.h.cookie
+	}
+	hdr := http.Header{"Cookie": {cookie}, "Origin": {c.h.origin}}
 	ws, resp, err := dialer.DialContext(context.Background(), u, hdr)
 	if err != nil {
 		c.h.errs.add(kindOf(err, resp))
@@ -263,6 +298,7 @@ type envelope struct {
 	Type     string            `json:"type"`
 	Prev     string            `json:"prev"`
 	Position string            `json:"position"`
+	Mode     string            `json:"mode"`
 	Deltas   []json.RawMessage `json:"deltas"`
 }
 
@@ -290,6 +326,7 @@ func (c *liveClient) handle(msg []byte, t int64, release func()) error {
 			c.stats.resnapshots.Add(1)
 		}
 		c.last, c.hasLast = at, true
+		c.sinceSnapshot.Store(0)
 	case "deltas":
 		for _, raw := range e.Deltas {
 			prev, pos, ok := deltaHeader(raw)
@@ -307,6 +344,9 @@ func (c *liveClient) handle(msg []byte, t int64, release func()) error {
 	case "delta":
 		return c.delta([]byte(e.Prev), []byte(e.Position), msg, t)
 	case "synced":
+		if c.onSynced != nil {
+			c.onSynced(c.id, e.Mode == "resumed", t)
+		}
 		c.markSynced(release)
 	}
 	return nil
@@ -336,6 +376,7 @@ func (c *liveClient) delta(prev, pos, raw []byte, t int64) error {
 		return errGap
 	}
 	c.last, c.hasLast = at, true
+	c.sinceSnapshot.Add(1)
 	if c.onDelta != nil {
 		c.onDelta(c.id, pos, raw, t)
 	}
@@ -374,6 +415,20 @@ func (c *liveClient) ping() bool {
 	var b [8]byte
 	putUint64(b[:], uint64(c.h.now()))
 	return ws.WriteControl(websocket.PingMessage, b[:], time.Now().Add(time.Second)) == nil
+}
+
+// drop cuts the connection without a close frame, as a phone losing
+// its network does; the client reconnects by LIVE.md's rule (after a
+// jittered second, with ?after=last). It reports false when the client
+// was not connected.
+func (c *liveClient) drop() bool {
+	ws := c.ws.Load()
+	if ws == nil {
+		return false
+	}
+	c.dropped.Store(true)
+	_ = ws.UnderlyingConn().Close()
+	return true
 }
 
 // close ends the client: a close frame, so the server closes the TCP

@@ -463,6 +463,7 @@ func TestForgetDestroysTheKeyAndRecordsIt(t *testing.T) {
 // TestEveryStoredStringIsDeclaredPersonalOrListedAsNot fails otherwise.
 var notPersonal = map[string]bool{
 	"AccountRegistered.role":                 true, // one of four role names
+	"AccountLanguageChosen.language":         true, // the tag of a catalog the app has (en, es), the account holder's screen language
 	"AccountRoleChanged.from":                true, // a role name
 	"AccountRoleChanged.to":                  true, // a role name
 	"InvitationCreated.role":                 true, // a role name

@@ -396,3 +396,57 @@ func TestTwoRelaysAtOnceStoreEachEventOnceAndAStaleRelayIsFencedOff(t *testing.T
 		t.Errorf("the stream holds %d messages for 10 events after the stale relay", got)
 	}
 }
+
+func TestFollowReadsTheLogByItselfWhileTheBusDeliversNothing(t *testing.T) {
+	w := newWorld(t)
+	var recs []eventstore.Recorded
+	for i := range 3 {
+		recs = append(recs, w.note(t, w.store, fmt.Sprint("note ", i)))
+	}
+	w.readable(t, recs[len(recs)-1])
+	// A bus that never delivers, as when the relay or NATS stalls.
+	ch := make(chan *message.Message)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, err := bus.Follow(ctx, bus.FollowConfig{Store: w.store, Registry: w.registry, Messages: ch,
+		After: recs[0].Cursor(), Idle: 100 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uuid.UUID
+	take := func(n int) {
+		t.Helper()
+		for range n {
+			select {
+			case m := <-out:
+				rec, err := bus.Decode(w.registry, m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, rec.EventID)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("after %d events, nothing more within 10s while the bus is silent", len(got))
+			}
+		}
+	}
+	take(2)
+	// Committed after Follow read the log: only the idle read finds them.
+	for i := 3; i < 6; i++ {
+		recs = append(recs, w.note(t, w.store, fmt.Sprint("note ", i)))
+	}
+	w.readable(t, recs[len(recs)-1])
+	take(3)
+	// Several idle reads later, nothing is given twice.
+	select {
+	case m := <-out:
+		t.Errorf("an extra message %s at %s", m.UUID, m.Metadata.Get(bus.MetadataCursor))
+	case <-time.After(500 * time.Millisecond):
+	}
+	var want []uuid.UUID
+	for _, r := range recs[1:] {
+		want = append(want, r.EventID)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("followed %v, want events 1 to 5 once each in order %v", got, want)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,9 @@ type Leadership struct {
 	key    int32
 
 	leading atomic.Bool
+	// silent stops the leader's pings (tests: a leader whose machine
+	// vanished).
+	silent  atomic.Bool
 	mu      sync.Mutex
 	changed chan struct{}
 }
@@ -91,9 +95,26 @@ func NewLeadership(cfg LeaderConfig) (*Leadership, error) {
 	}
 	conn := cfg.Pool.Config().ConnConfig.Copy()
 	conn.RuntimeParams["application_name"] = LeaderApplicationName
+	// A leader whose machine vanishes without closing its connection (a
+	// power cut, a partition) would hold the lock until the server's TCP
+	// gives up, hours later. The session uses itself every Retry (while
+	// it waits for the lock) or Check (while it leads, by a ping), so
+	// PostgreSQL ends it once it stays idle a few of those (PostgreSQL
+	// 14+), and TCP keepalives probe the peer's socket within seconds.
+	conn.RuntimeParams["idle_session_timeout"] = strconv.FormatInt(leaderIdleTimeout(cfg.Retry, cfg.Check).Milliseconds(), 10)
+	conn.RuntimeParams["tcp_keepalives_idle"] = "5"
+	conn.RuntimeParams["tcp_keepalives_interval"] = "2"
+	conn.RuntimeParams["tcp_keepalives_count"] = "3"
 	h := fnv.New32a()
 	h.Write([]byte(cfg.Name))
 	return &Leadership{cfg: cfg, config: conn, key: int32(h.Sum32()), changed: make(chan struct{})}, nil
+}
+
+// leaderIdleTimeout is how long the leadership session may stay idle
+// before PostgreSQL ends it (and frees the lock): five of its longest
+// interval between uses, and a second at least.
+func leaderIdleTimeout(retry, check time.Duration) time.Duration {
+	return max(5*max(retry, check), time.Second)
 }
 
 // Leading tells whether this process leads now.
@@ -194,6 +215,9 @@ func (l *Leadership) term(ctx context.Context, lead func(context.Context)) (won 
 		case <-done:
 			return true, nil
 		case <-tick.C:
+		}
+		if l.silent.Load() {
+			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, l.cfg.Check)
 		err := conn.Ping(pctx)

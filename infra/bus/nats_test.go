@@ -3,9 +3,13 @@ package bus_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	osexec "os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -330,9 +334,9 @@ func TestTwoRelaysAtOnceStoreEachEventOnceAndAStaleRelayIsFencedOff(t *testing.T
 		recs = append(recs, w.note(t, w.store, fmt.Sprint("note ", i)))
 	}
 	w.readable(t, recs[len(recs)-1])
-	newRelay := func(after eventstore.Cursor, afterID uuid.UUID) *bus.Relay {
-		r, err := bus.NewRelay(bus.RelayConfig{Store: w.store, Registry: w.registry, Publisher: n.Publisher(), Topic: n.Topic(),
-			After: after, AfterID: afterID, ExpectLastKey: nats.ExpectedLastMsgIdHdr, Fatal: bus.StreamMovedOn,
+	newRelay := func(after eventstore.Cursor, seq uint64) *bus.Relay {
+		r, err := bus.NewRelay(bus.RelayConfig{Store: w.store, Registry: w.registry, Publisher: n.FencedPublisher(after, seq), Topic: n.Topic(),
+			After: after, Fatal: bus.StreamMovedOn,
 			FallbackPoll: time.Hour, Logger: zaptest.NewLogger(t)})
 		if err != nil {
 			t.Fatal(err)
@@ -347,7 +351,7 @@ func TestTwoRelaysAtOnceStoreEachEventOnceAndAStaleRelayIsFencedOff(t *testing.T
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range 2 {
-		r := newRelay(eventstore.Cursor{}, uuid.Nil)
+		r := newRelay(eventstore.Cursor{}, 0)
 		wg.Go(func() { errs <- r.Run(ctx) })
 	}
 	conn, err := nats.Connect(url)
@@ -379,9 +383,10 @@ func TestTwoRelaysAtOnceStoreEachEventOnceAndAStaleRelayIsFencedOff(t *testing.T
 	}
 
 	// Past the duplicate window, a relay that fell behind (its last event
-	// is 2, the stream's is 9) is refused instead of appending copies.
+	// is 2, at sequence 3; the stream's is 9, at 10) is refused instead
+	// of appending copies.
 	time.Sleep(time.Second)
-	stale := newRelay(recs[2].Cursor(), recs[2].EventID)
+	stale := newRelay(recs[2].Cursor(), 3)
 	done := make(chan error, 1)
 	go func() { done <- stale.Run(context.Background()) }()
 	select {
@@ -449,4 +454,133 @@ func TestFollowReadsTheLogByItselfWhileTheBusDeliversNothing(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("followed %v, want events 1 to 5 once each in order %v", got, want)
 	}
+}
+
+// privateNATS runs a NATS server with JetStream of the test's own, which
+// the test may restart; restart stops it and starts it again on the same
+// port and storage.
+func privateNATS(t *testing.T) (url string, restart func()) {
+	t.Helper()
+	bin, err := osexec.LookPath("nats-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("nats-server is required in CI")
+		}
+		t.Skip("no nats-server on PATH")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir := t.TempDir()
+	url = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	var cmd *osexec.Cmd
+	start := func() {
+		cmd = osexec.Command(bin, "-js", "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-sd", dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			c, err := nats.Connect(url)
+			if err == nil {
+				js, _ := c.JetStream()
+				_, err = js.AccountInfo()
+				c.Close()
+				if err == nil {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the private NATS server did not start: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
+		cmd.Wait()                          //nolint:errcheck // killed on purpose
+	}
+	start()
+	t.Cleanup(stop)
+	return url, func() { stop(); start() }
+}
+
+func TestTheRelayGoesOnAfterTheNATSServerRestartsPastTheDuplicateWindow(t *testing.T) {
+	url, restart := privateNATS(t)
+	w := newWorld(t)
+	n, err := bus.ConnectNATS(context.Background(), bus.NATSConfig{URL: url, Stream: "PRESENTE_RESTART",
+		DuplicateWindow: 300 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	relay, err := bus.NewNATSRelay(bus.NATSRelayConfig{NATS: n, Store: w.store, Registry: w.registry, Pool: w.pool,
+		Listener: startListener(t, w), Retry: 200 * time.Millisecond, Check: 200 * time.Millisecond,
+		FallbackPoll: 200 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, relay.Run)
+	var recs []eventstore.Recorded
+	relayed := func(within time.Duration) {
+		t.Helper()
+		want := recs[len(recs)-1].Cursor()
+		for deadline := time.Now().Add(within); ; {
+			last, ok, err := n.LastCursor(context.Background())
+			if err == nil && ok && last == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the stream's last position is %s (%v, %v) after %s, want %s", last, ok, err, within, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	note := func(k int) {
+		for range k {
+			recs = append(recs, w.note(t, w.store, fmt.Sprint("note ", len(recs))))
+		}
+		w.readable(t, recs[len(recs)-1])
+	}
+	// The relay starts from the log's head when it leads: write until
+	// the stream holds something, then a little more.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		note(1)
+		if _, ok, err := n.LastCursor(context.Background()); err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing relayed within 10s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	note(2)
+	relayed(10 * time.Second)
+	before := streamMsgs(t, url, n.Stream())
+	// The stream stays quiet past its duplicate window, then the server
+	// restarts (and forgets the last message id).
+	time.Sleep(time.Second)
+	restart()
+	note(3)
+	relayed(30 * time.Second)
+	if got := streamMsgs(t, url, n.Stream()); got != before+3 {
+		t.Errorf("the stream holds %d messages, want %d before the restart and 3 after", got, before)
+	}
+}
+
+func streamMsgs(t *testing.T, url, stream string) uint64 {
+	t.Helper()
+	conn, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	js, _ := conn.JetStream()
+	info, err := js.StreamInfo(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
 }

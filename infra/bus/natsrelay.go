@@ -7,10 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -77,12 +75,12 @@ func (r *NATSRelay) Run(ctx context.Context) error {
 func (r *NATSRelay) relay(ctx context.Context) {
 	retry := retryMin
 	var (
-		after   eventstore.Cursor
-		afterID uuid.UUID
+		after eventstore.Cursor
+		seq   uint64
 	)
 	for {
 		var err error
-		if after, afterID, err = r.resumePoint(ctx); err == nil {
+		if after, seq, err = r.resumePoint(ctx); err == nil {
 			break
 		}
 		if ctx.Err() != nil {
@@ -95,10 +93,10 @@ func (r *NATSRelay) relay(ctx context.Context) {
 		retry = min(2*retry, retryMax)
 	}
 	relay, err := NewRelay(RelayConfig{Store: r.cfg.Store, Registry: r.cfg.Registry,
-		Publisher: r.cfg.NATS.Publisher(), Topic: r.cfg.NATS.Topic(), After: after, AfterID: afterID,
-		// The stream takes a message only after the event before it, so
-		// a relay that fell behind another cannot append stale copies.
-		ExpectLastKey: nats.ExpectedLastMsgIdHdr, Fatal: StreamMovedOn,
+		// The stream takes a message only after the one this relay saw
+		// last, so a relay that fell behind another cannot append stale
+		// copies.
+		Publisher: r.cfg.NATS.FencedPublisher(after, seq), Topic: r.cfg.NATS.Topic(), After: after, Fatal: StreamMovedOn,
 		Listener: r.cfg.Listener, FallbackPoll: r.cfg.FallbackPoll, Logger: r.cfg.Logger})
 	if err != nil {
 		r.cfg.Logger.Error("start the relay", zap.Error(err))
@@ -113,16 +111,16 @@ func (r *NATSRelay) relay(ctx context.Context) {
 	}
 }
 
-// resumePoint is the position and event id of the last message in the
-// stream, or the log's commit-safe head (and no id) when the stream is
-// empty.
-func (r *NATSRelay) resumePoint(ctx context.Context) (eventstore.Cursor, uuid.UUID, error) {
-	last, id, ok, err := r.cfg.NATS.lastMessage(ctx)
+// resumePoint is the position and stream sequence of the last message in
+// the stream, or the log's commit-safe head and the stream's last
+// sequence when the stream is empty.
+func (r *NATSRelay) resumePoint(ctx context.Context) (eventstore.Cursor, uint64, error) {
+	last, seq, ok, err := r.cfg.NATS.lastMessage(ctx)
 	if err != nil || ok {
-		return last, id, err
+		return last, seq, err
 	}
 	head, err := Head(ctx, r.cfg.Pool)
-	return head, uuid.Nil, err
+	return head, seq, err
 }
 
 // Head returns the position of the last event the commit-safe cursor can

@@ -46,6 +46,10 @@ type LeaderConfig struct {
 	// Check is how often the leader pings its session;
 	// DefaultLeaderCheck when zero.
 	Check time.Duration
+	// Ready, when set, tells whether this process can lead now: a
+	// follower tries for the lock only while it tells true (a relay cut
+	// off from NATS leaves the lead to others).
+	Ready func() bool
 	// Logger receives the changes of leadership and the failures.
 	Logger *zap.Logger
 }
@@ -177,8 +181,12 @@ func (l *Leadership) term(ctx context.Context, lead func(context.Context)) (won 
 	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the connection is being discarded
 	for {
 		var locked bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClass, l.key).Scan(&locked); err != nil {
-			return false, fmt.Errorf("try the leader lock: %w", err)
+		if l.cfg.Ready == nil || l.cfg.Ready() {
+			if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClass, l.key).Scan(&locked); err != nil {
+				return false, fmt.Errorf("try the leader lock: %w", err)
+			}
+		} else if err := conn.Ping(ctx); err != nil { // the session stays in use
+			return false, fmt.Errorf("ping the leadership session: %w", err)
 		}
 		if locked {
 			break

@@ -105,6 +105,11 @@ func ConnectNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 		// flushed minutes later, after another instance took over and past
 		// JetStream's duplicate window.
 		nats.ReconnectBufSize(-1),
+		// Notice a silent server within about 15 s (three pings), not the
+		// client's default 6 minutes: a relay on a dead connection gives
+		// the lead up, and only a connected instance competes for it.
+		nats.PingInterval(5*time.Second),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: closed on purpose
 				logger.Warn("disconnected from NATS", zap.Error(err))

@@ -584,3 +584,65 @@ func streamMsgs(t *testing.T, url, stream string) uint64 {
 	}
 	return info.State.Msgs
 }
+
+func TestALeaderThatCannotReachNATSGivesTheLeadUp(t *testing.T) {
+	url := natstest.URL(t)
+	stream := natstest.Stream(t, url)
+	w := newWorld(t)
+	listener := startListener(t, w)
+	start := func() (*bus.NATS, *bus.NATSRelay) {
+		n, err := bus.ConnectNATS(context.Background(), bus.NATSConfig{URL: url, Stream: stream, Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Close)
+		r, err := bus.NewNATSRelay(bus.NATSRelayConfig{NATS: n, Store: w.store, Registry: w.registry, Pool: w.pool,
+			Listener: listener, Retry: 100 * time.Millisecond, Check: 100 * time.Millisecond,
+			FallbackPoll: 200 * time.Millisecond, GiveUp: time.Second, Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, r.Run)
+		return n, r
+	}
+	cutOff, first := start()
+	for deadline := time.Now().Add(10 * time.Second); !first.Leading(); {
+		if time.Now().After(deadline) {
+			t.Fatal("nobody took the lead within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The leader keeps its database session but loses NATS; another
+	// instance, connected to both, waits for the lead.
+	cutOff.Close()
+	n, second := start()
+	var last eventstore.Recorded
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		last = w.note(t, w.store, "while the leader is cut off")
+		w.readable(t, last)
+		if second.Leading() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the leader cut off from NATS still leads after 15s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if first.Leading() {
+		t.Error("both lead")
+	}
+	// Written once the new leader leads, so it cannot be before where
+	// that leader started.
+	last = w.note(t, w.store, "after the hand-over")
+	w.readable(t, last)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		at, ok, err := n.LastCursor(context.Background())
+		if err == nil && ok && at == last.Cursor() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new leader relayed up to %s (%v, %v), want %s", at, ok, err, last.Cursor())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

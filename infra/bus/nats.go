@@ -64,6 +64,8 @@ func Subject(stream string) string {
 // watermill-nats publisher that publishes each message with its UUID (the
 // event id) as the Nats-Msg-Id, so JetStream drops a message it already
 // holds, and subscribers that read the stream with ordered consumers.
+// The relay publishes through FencedPublisher instead, which also fences
+// on the stream sequence.
 type NATS struct {
 	cfg     NATSConfig
 	subject string

@@ -51,7 +51,9 @@ const DefaultRelayGiveUp = 15 * time.Second
 // an overlap of two leaders, or a batch retried after a failed publish,
 // carries the same Nats-Msg-Id and JetStream drops it. An empty stream (a
 // first start, a stream deleted by hand) is filled from the log's head:
-// consumers read the older events from the log (Follow).
+// consumers read the older events from the log (Follow). It publishes
+// through NATS.FencedPublisher, so a deposed relay that fell behind is
+// refused rather than append stale copies.
 //
 // A leader that reaches PostgreSQL but not NATS gives the lead up once
 // its publishes have failed for GiveUp, and competes again only while

@@ -26,8 +26,16 @@ type FollowConfig struct {
 	// BatchSize is how many events are read from the log at a time;
 	// DefaultBatchSize when zero.
 	BatchSize int
-	Logger    *zap.Logger
+	// Idle is how long Follow waits for a message before it reads the
+	// log by itself; DefaultFollowIdle when zero. While the bus delivers
+	// nothing (a relay or NATS stalled), the consumer so degrades to
+	// polling the log every Idle instead of freezing.
+	Idle   time.Duration
+	Logger *zap.Logger
 }
+
+// DefaultFollowIdle is FollowConfig.Idle's default.
+const DefaultFollowIdle = 3 * time.Second
 
 // Follow gives a consumer every event after cfg.After, once each and in
 // log order, from a bus that may start late, lose or repeat messages (a
@@ -40,13 +48,18 @@ type FollowConfig struct {
 // by NewMessage, like the relay's, and need no acknowledgement. The
 // channel closes when Messages closes, or when ctx has ended and Messages
 // closed (or did not within a few seconds). A failed read is
-// logged and retried; nothing is skipped.
+// logged and retried; nothing is skipped. When no message arrives for
+// cfg.Idle, Follow reads the log after the last event given, so a bus
+// that stalls delays the consumer by Idle at most, never for ever.
 func Follow(ctx context.Context, cfg FollowConfig) (<-chan *message.Message, error) {
 	switch {
 	case cfg.Store == nil || cfg.Registry == nil || cfg.Messages == nil:
 		return nil, errors.New("bus: following the log needs the store, the registry and the messages")
-	case cfg.BatchSize < 0:
-		return nil, errors.New("bus: following the log needs a positive batch size")
+	case cfg.BatchSize < 0 || cfg.Idle < 0:
+		return nil, errors.New("bus: following the log needs a positive batch size and idle wait")
+	}
+	if cfg.Idle == 0 {
+		cfg.Idle = DefaultFollowIdle
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
@@ -97,16 +110,28 @@ func (f *follower) run(ctx context.Context) {
 	if !f.fill(ctx, nil) {
 		return
 	}
+	idle := time.NewTimer(f.cfg.Idle)
+	defer idle.Stop()
 	for {
 		var m *message.Message
 		select {
 		case <-ctx.Done():
 			return
+		case <-idle.C:
+			// Nothing from the bus for a while: read what the log holds
+			// after the last event given (nothing, when the log is quiet
+			// too); messages that follow for the same events are dropped.
+			if !f.fill(ctx, nil) {
+				return
+			}
+			idle.Reset(f.cfg.Idle)
+			continue
 		case msg, ok := <-f.cfg.Messages:
 			if !ok {
 				return
 			}
 			m = msg
+			idle.Reset(f.cfg.Idle)
 		}
 		at, err := eventstore.ParseCursor(m.Metadata.Get(MetadataCursor))
 		if err != nil {

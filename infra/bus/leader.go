@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,10 @@ type LeaderConfig struct {
 	// Check is how often the leader pings its session;
 	// DefaultLeaderCheck when zero.
 	Check time.Duration
+	// Ready, when set, tells whether this process can lead now: a
+	// follower tries for the lock only while it tells true (a relay cut
+	// off from NATS leaves the lead to others).
+	Ready func() bool
 	// Logger receives the changes of leadership and the failures.
 	Logger *zap.Logger
 }
@@ -66,6 +71,9 @@ type Leadership struct {
 	key    int32
 
 	leading atomic.Bool
+	// silent stops the leader's pings (tests: a leader whose machine
+	// vanished).
+	silent  atomic.Bool
 	mu      sync.Mutex
 	changed chan struct{}
 }
@@ -91,9 +99,26 @@ func NewLeadership(cfg LeaderConfig) (*Leadership, error) {
 	}
 	conn := cfg.Pool.Config().ConnConfig.Copy()
 	conn.RuntimeParams["application_name"] = LeaderApplicationName
+	// A leader whose machine vanishes without closing its connection (a
+	// power cut, a partition) would hold the lock until the server's TCP
+	// gives up, hours later. The session uses itself every Retry (while
+	// it waits for the lock) or Check (while it leads, by a ping), so
+	// PostgreSQL ends it once it stays idle a few of those (PostgreSQL
+	// 14+), and TCP keepalives probe the peer's socket within seconds.
+	conn.RuntimeParams["idle_session_timeout"] = strconv.FormatInt(leaderIdleTimeout(cfg.Retry, cfg.Check).Milliseconds(), 10)
+	conn.RuntimeParams["tcp_keepalives_idle"] = "5"
+	conn.RuntimeParams["tcp_keepalives_interval"] = "2"
+	conn.RuntimeParams["tcp_keepalives_count"] = "3"
 	h := fnv.New32a()
 	h.Write([]byte(cfg.Name))
 	return &Leadership{cfg: cfg, config: conn, key: int32(h.Sum32()), changed: make(chan struct{})}, nil
+}
+
+// leaderIdleTimeout is how long the leadership session may stay idle
+// before PostgreSQL ends it (and frees the lock): five of its longest
+// interval between uses, and a second at least.
+func leaderIdleTimeout(retry, check time.Duration) time.Duration {
+	return max(5*max(retry, check), time.Second)
 }
 
 // Leading tells whether this process leads now.
@@ -156,8 +181,12 @@ func (l *Leadership) term(ctx context.Context, lead func(context.Context)) (won 
 	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the connection is being discarded
 	for {
 		var locked bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClass, l.key).Scan(&locked); err != nil {
-			return false, fmt.Errorf("try the leader lock: %w", err)
+		if l.cfg.Ready == nil || l.cfg.Ready() {
+			if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClass, l.key).Scan(&locked); err != nil {
+				return false, fmt.Errorf("try the leader lock: %w", err)
+			}
+		} else if err := conn.Ping(ctx); err != nil { // the session stays in use
+			return false, fmt.Errorf("ping the leadership session: %w", err)
 		}
 		if locked {
 			break
@@ -194,6 +223,9 @@ func (l *Leadership) term(ctx context.Context, lead func(context.Context)) (won 
 		case <-done:
 			return true, nil
 		case <-tick.C:
+		}
+		if l.silent.Load() {
+			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, l.cfg.Check)
 		err := conn.Ping(pctx)

@@ -82,3 +82,43 @@ func TestLeadershipHasOneLeaderAtATimeAndMovesWhenItsSessionOrProcessEnds(t *tes
 		t.Errorf("%d leads run once the hand-overs settled, want 1 (leader %d)", got, third)
 	}
 }
+
+func TestALeaderThatFallsSilentLosesTheLockWithinSeconds(t *testing.T) {
+	w := newWorld(t)
+	var leads [2]*bus.Leadership
+	for i := range leads {
+		l, err := bus.NewLeadership(bus.LeaderConfig{Pool: w.pool, Name: "relay:silent", Retry: 100 * time.Millisecond,
+			Check: 100 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leads[i] = l
+		run(t, func(ctx context.Context) error {
+			return l.Run(ctx, func(ctx context.Context) { <-ctx.Done() })
+		})
+	}
+	first := -1
+	for deadline := time.Now().Add(10 * time.Second); first < 0; {
+		for i, l := range leads {
+			if l.Leading() {
+				first = i
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nobody took the lead within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The leader's session stays open but unused, as when its machine
+	// vanished: PostgreSQL ends it, and the other takes the lock.
+	bus.Silence(leads[first])
+	start := time.Now()
+	other := leads[1-first]
+	for !other.Leading() {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the lock held by a silent leader did not move within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("the lock moved %s after the leader fell silent", time.Since(start).Round(time.Millisecond))
+}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
@@ -63,6 +64,8 @@ func Subject(stream string) string {
 // watermill-nats publisher that publishes each message with its UUID (the
 // event id) as the Nats-Msg-Id, so JetStream drops a message it already
 // holds, and subscribers that read the stream with ordered consumers.
+// The relay publishes through FencedPublisher instead, which also fences
+// on the stream sequence.
 type NATS struct {
 	cfg     NATSConfig
 	subject string
@@ -104,6 +107,11 @@ func ConnectNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 		// flushed minutes later, after another instance took over and past
 		// JetStream's duplicate window.
 		nats.ReconnectBufSize(-1),
+		// Notice a silent server within about 15 s (three pings), not the
+		// client's default 6 minutes: a relay on a dead connection gives
+		// the lead up, and only a connected instance competes for it.
+		nats.PingInterval(5*time.Second),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: closed on purpose
 				logger.Warn("disconnected from NATS", zap.Error(err))
@@ -229,38 +237,113 @@ func (n *NATS) LastCursor(ctx context.Context) (eventstore.Cursor, bool, error) 
 	return c, ok, err
 }
 
-// lastMessage returns the position and event id of the last message in
-// the stream, and false when the stream is empty.
-func (n *NATS) lastMessage(ctx context.Context) (eventstore.Cursor, uuid.UUID, bool, error) {
+// lastMessage returns the position and the stream sequence of the last
+// message in the stream, and false when the stream is empty (the sequence
+// is then the stream's last, which a purge keeps).
+func (n *NATS) lastMessage(ctx context.Context) (eventstore.Cursor, uint64, bool, error) {
 	m, err := n.js.GetLastMsg(n.cfg.Stream, n.subject, nats.Context(ctx))
 	if errors.Is(err, nats.ErrMsgNotFound) {
-		return eventstore.Cursor{}, uuid.Nil, false, nil
+		info, err := n.js.StreamInfo(n.cfg.Stream, nats.Context(ctx))
+		if err != nil {
+			return eventstore.Cursor{}, 0, false, fmt.Errorf("read the state of the JetStream stream %s: %w", n.cfg.Stream, err)
+		}
+		return eventstore.Cursor{}, info.State.LastSeq, false, nil
 	}
 	if err != nil {
-		return eventstore.Cursor{}, uuid.Nil, false, fmt.Errorf("read the last message of the JetStream stream %s: %w", n.cfg.Stream, err)
+		return eventstore.Cursor{}, 0, false, fmt.Errorf("read the last message of the JetStream stream %s: %w", n.cfg.Stream, err)
 	}
 	c, err := eventstore.ParseCursor(m.Header.Get(MetadataCursor))
 	if err != nil {
-		return eventstore.Cursor{}, uuid.Nil, false, fmt.Errorf("the last message of the JetStream stream %s (sequence %d): %w", n.cfg.Stream, m.Sequence, err)
+		return eventstore.Cursor{}, 0, false, fmt.Errorf("the last message of the JetStream stream %s (sequence %d): %w", n.cfg.Stream, m.Sequence, err)
 	}
-	id, err := uuid.Parse(m.Header.Get(wmnats.WatermillUUIDHdr))
-	if err != nil {
-		return eventstore.Cursor{}, uuid.Nil, false, fmt.Errorf("the last message of the JetStream stream %s (sequence %d): its id: %w", n.cfg.Stream, m.Sequence, err)
-	}
-	return c, id, true, nil
+	return c, m.Sequence, true, nil
 }
 
-// jsWrongLastMsgID is JetStream's error code for a publish whose
-// Nats-Expected-Last-Msg-Id is not the stream's last message id.
-const jsWrongLastMsgID = 10070
+// FencedPublisher returns a publisher that appends to the stream only
+// while the stream's last sequence is the one it expects
+// (Nats-Expected-Last-Sequence): after at first (the stream's last
+// sequence when its relay resumed), then the sequence JetStream acknowledged
+// for its own last message. A relay that fell behind another is refused
+// (StreamMovedOn) instead of appending stale copies. Sequences survive a
+// server restart, unlike the last message id, so the fence holds however
+// long the stream was quiet. Each message keeps its UUID (the event id)
+// as the Nats-Msg-Id, so JetStream drops a copy within its duplicate
+// window, before checking the expectation, and acknowledges it with the
+// original's sequence: a relay publishing copies of what another just
+// published follows that relay's sequence and appends after it.
+//
+// The messages are relayed events (their MetadataCursor set); one at or
+// before the last the publisher stored (at first, at: the position of the
+// message at sequence after) is skipped, so a relay retrying a batch of
+// which a part was stored does not store that part twice, even past the
+// duplicate window.
+func (n *NATS) FencedPublisher(at eventstore.Cursor, after uint64) *FencedPublisher {
+	return &FencedPublisher{js: n.js, at: at, last: after}
+}
+
+// FencedPublisher is NATS.FencedPublisher's publisher.
+type FencedPublisher struct {
+	js   nats.JetStreamContext
+	mu   sync.Mutex
+	at   eventstore.Cursor
+	last uint64
+}
+
+// Publish publishes msgs in order, each once JetStream stored the one
+// before, and stops at the first failure.
+func (p *FencedPublisher) Publish(topic string, msgs ...*message.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, msg := range msgs {
+		at, err := eventstore.ParseCursor(msg.Metadata.Get(MetadataCursor))
+		if err != nil {
+			return fmt.Errorf("message %s is not a relayed event: %w", msg.UUID, err)
+		}
+		if !before(p.at, at) {
+			continue // stored already
+		}
+		m, err := (&wmnats.NATSMarshaler{}).Marshal(topic, msg)
+		if err != nil {
+			return fmt.Errorf("encode message %s for NATS: %w", msg.UUID, err)
+		}
+		m.Header.Set(nats.MsgIdHdr, msg.UUID)
+		if p.last > 0 { // JetStream ignores an expectation of 0
+			m.Header.Set(nats.ExpectedLastSeqHdr, strconv.FormatUint(p.last, 10))
+		}
+		ack, err := p.js.PublishMsg(m, nats.Context(msg.Context()))
+		if err != nil {
+			return fmt.Errorf("publish message %s to JetStream: %w", msg.UUID, err)
+		}
+		p.at, p.last = at, ack.Sequence
+	}
+	return nil
+}
+
+// LastSequence is the stream sequence of the last message published (or
+// recognised as a copy), or the one given at first.
+func (p *FencedPublisher) LastSequence() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+// Close does nothing: the connection is the NATS's.
+func (p *FencedPublisher) Close() error { return nil }
+
+// JetStream's error codes for a publish whose Nats-Expected-Last-Msg-Id,
+// or Nats-Expected-Last-Sequence, is not the stream's last.
+const (
+	jsWrongLastMsgID    = 10070
+	jsWrongLastSequence = 10071
+)
 
 // StreamMovedOn tells whether err is JetStream refusing a publish
 // because the stream's last message is not the one the publisher expected
-// (Nats-Expected-Last-Msg-Id): another relay published after it, or the
-// stream was purged.
+// (Nats-Expected-Last-Sequence): another relay published after it, or
+// the stream was recreated.
 func StreamMovedOn(err error) bool {
 	var api *nats.APIError
-	return errors.As(err, &api) && api.ErrorCode == jsWrongLastMsgID
+	return errors.As(err, &api) && (api.ErrorCode == jsWrongLastSequence || api.ErrorCode == jsWrongLastMsgID)
 }
 
 // Connected tells whether the connection to NATS is up now.

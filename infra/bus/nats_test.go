@@ -3,9 +3,13 @@ package bus_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	osexec "os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -330,9 +334,9 @@ func TestTwoRelaysAtOnceStoreEachEventOnceAndAStaleRelayIsFencedOff(t *testing.T
 		recs = append(recs, w.note(t, w.store, fmt.Sprint("note ", i)))
 	}
 	w.readable(t, recs[len(recs)-1])
-	newRelay := func(after eventstore.Cursor, afterID uuid.UUID) *bus.Relay {
-		r, err := bus.NewRelay(bus.RelayConfig{Store: w.store, Registry: w.registry, Publisher: n.Publisher(), Topic: n.Topic(),
-			After: after, AfterID: afterID, ExpectLastKey: nats.ExpectedLastMsgIdHdr, Fatal: bus.StreamMovedOn,
+	newRelay := func(after eventstore.Cursor, seq uint64) *bus.Relay {
+		r, err := bus.NewRelay(bus.RelayConfig{Store: w.store, Registry: w.registry, Publisher: n.FencedPublisher(after, seq), Topic: n.Topic(),
+			After: after, Fatal: bus.StreamMovedOn,
 			FallbackPoll: time.Hour, Logger: zaptest.NewLogger(t)})
 		if err != nil {
 			t.Fatal(err)
@@ -347,7 +351,7 @@ func TestTwoRelaysAtOnceStoreEachEventOnceAndAStaleRelayIsFencedOff(t *testing.T
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range 2 {
-		r := newRelay(eventstore.Cursor{}, uuid.Nil)
+		r := newRelay(eventstore.Cursor{}, 0)
 		wg.Go(func() { errs <- r.Run(ctx) })
 	}
 	conn, err := nats.Connect(url)
@@ -379,9 +383,10 @@ func TestTwoRelaysAtOnceStoreEachEventOnceAndAStaleRelayIsFencedOff(t *testing.T
 	}
 
 	// Past the duplicate window, a relay that fell behind (its last event
-	// is 2, the stream's is 9) is refused instead of appending copies.
+	// is 2, at sequence 3; the stream's is 9, at 10) is refused instead
+	// of appending copies.
 	time.Sleep(time.Second)
-	stale := newRelay(recs[2].Cursor(), recs[2].EventID)
+	stale := newRelay(recs[2].Cursor(), 3)
 	done := make(chan error, 1)
 	go func() { done <- stale.Run(context.Background()) }()
 	select {
@@ -394,5 +399,250 @@ func TestTwoRelaysAtOnceStoreEachEventOnceAndAStaleRelayIsFencedOff(t *testing.T
 	}
 	if got := msgs(); got != 10 {
 		t.Errorf("the stream holds %d messages for 10 events after the stale relay", got)
+	}
+}
+
+func TestFollowReadsTheLogByItselfWhileTheBusDeliversNothing(t *testing.T) {
+	w := newWorld(t)
+	var recs []eventstore.Recorded
+	for i := range 3 {
+		recs = append(recs, w.note(t, w.store, fmt.Sprint("note ", i)))
+	}
+	w.readable(t, recs[len(recs)-1])
+	// A bus that never delivers, as when the relay or NATS stalls.
+	ch := make(chan *message.Message)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, err := bus.Follow(ctx, bus.FollowConfig{Store: w.store, Registry: w.registry, Messages: ch,
+		After: recs[0].Cursor(), Idle: 100 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uuid.UUID
+	take := func(n int) {
+		t.Helper()
+		for range n {
+			select {
+			case m := <-out:
+				rec, err := bus.Decode(w.registry, m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, rec.EventID)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("after %d events, nothing more within 10s while the bus is silent", len(got))
+			}
+		}
+	}
+	take(2)
+	// Committed after Follow read the log: only the idle read finds them.
+	for i := 3; i < 6; i++ {
+		recs = append(recs, w.note(t, w.store, fmt.Sprint("note ", i)))
+	}
+	w.readable(t, recs[len(recs)-1])
+	take(3)
+	// Several idle reads later, nothing is given twice.
+	select {
+	case m := <-out:
+		t.Errorf("an extra message %s at %s", m.UUID, m.Metadata.Get(bus.MetadataCursor))
+	case <-time.After(500 * time.Millisecond):
+	}
+	var want []uuid.UUID
+	for _, r := range recs[1:] {
+		want = append(want, r.EventID)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("followed %v, want events 1 to 5 once each in order %v", got, want)
+	}
+}
+
+// privateNATS runs a NATS server with JetStream of the test's own, which
+// the test may restart; restart stops it and starts it again on the same
+// port and storage.
+func privateNATS(t *testing.T) (url string, restart func()) {
+	t.Helper()
+	bin, err := osexec.LookPath("nats-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("nats-server is required in CI")
+		}
+		t.Skip("no nats-server on PATH")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir := t.TempDir()
+	url = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	var cmd *osexec.Cmd
+	start := func() {
+		cmd = osexec.Command(bin, "-js", "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-sd", dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			c, err := nats.Connect(url)
+			if err == nil {
+				js, _ := c.JetStream()
+				_, err = js.AccountInfo()
+				c.Close()
+				if err == nil {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the private NATS server did not start: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
+		cmd.Wait()                          //nolint:errcheck // killed on purpose
+	}
+	start()
+	t.Cleanup(stop)
+	return url, func() { stop(); start() }
+}
+
+func TestTheRelayGoesOnAfterTheNATSServerRestartsPastTheDuplicateWindow(t *testing.T) {
+	url, restart := privateNATS(t)
+	w := newWorld(t)
+	n, err := bus.ConnectNATS(context.Background(), bus.NATSConfig{URL: url, Stream: "PRESENTE_RESTART",
+		DuplicateWindow: 300 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	relay, err := bus.NewNATSRelay(bus.NATSRelayConfig{NATS: n, Store: w.store, Registry: w.registry, Pool: w.pool,
+		Listener: startListener(t, w), Retry: 200 * time.Millisecond, Check: 200 * time.Millisecond,
+		FallbackPoll: 200 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, relay.Run)
+	var recs []eventstore.Recorded
+	relayed := func(within time.Duration) {
+		t.Helper()
+		want := recs[len(recs)-1].Cursor()
+		for deadline := time.Now().Add(within); ; {
+			last, ok, err := n.LastCursor(context.Background())
+			if err == nil && ok && last == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the stream's last position is %s (%v, %v) after %s, want %s", last, ok, err, within, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	note := func(k int) {
+		for range k {
+			recs = append(recs, w.note(t, w.store, fmt.Sprint("note ", len(recs))))
+		}
+		w.readable(t, recs[len(recs)-1])
+	}
+	// The relay starts from the log's head when it leads: write until
+	// the stream holds something, then a little more.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		note(1)
+		if _, ok, err := n.LastCursor(context.Background()); err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing relayed within 10s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	note(2)
+	relayed(10 * time.Second)
+	before := streamMsgs(t, url, n.Stream())
+	// The stream stays quiet past its duplicate window, then the server
+	// restarts (and forgets the last message id).
+	time.Sleep(time.Second)
+	restart()
+	note(3)
+	relayed(30 * time.Second)
+	if got := streamMsgs(t, url, n.Stream()); got != before+3 {
+		t.Errorf("the stream holds %d messages, want %d before the restart and 3 after", got, before)
+	}
+}
+
+func streamMsgs(t *testing.T, url, stream string) uint64 {
+	t.Helper()
+	conn, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	js, _ := conn.JetStream()
+	info, err := js.StreamInfo(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func TestALeaderThatCannotReachNATSGivesTheLeadUp(t *testing.T) {
+	url := natstest.URL(t)
+	stream := natstest.Stream(t, url)
+	w := newWorld(t)
+	listener := startListener(t, w)
+	start := func() (*bus.NATS, *bus.NATSRelay) {
+		n, err := bus.ConnectNATS(context.Background(), bus.NATSConfig{URL: url, Stream: stream, Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Close)
+		r, err := bus.NewNATSRelay(bus.NATSRelayConfig{NATS: n, Store: w.store, Registry: w.registry, Pool: w.pool,
+			Listener: listener, Retry: 100 * time.Millisecond, Check: 100 * time.Millisecond,
+			FallbackPoll: 200 * time.Millisecond, GiveUp: time.Second, Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, r.Run)
+		return n, r
+	}
+	cutOff, first := start()
+	for deadline := time.Now().Add(10 * time.Second); !first.Leading(); {
+		if time.Now().After(deadline) {
+			t.Fatal("nobody took the lead within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The leader keeps its database session but loses NATS; another
+	// instance, connected to both, waits for the lead.
+	cutOff.Close()
+	n, second := start()
+	var last eventstore.Recorded
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		last = w.note(t, w.store, "while the leader is cut off")
+		w.readable(t, last)
+		if second.Leading() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the leader cut off from NATS still leads after 15s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if first.Leading() {
+		t.Error("both lead")
+	}
+	// Written once the new leader leads, so it cannot be before where
+	// that leader started.
+	last = w.note(t, w.store, "after the hand-over")
+	w.readable(t, last)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		at, ok, err := n.LastCursor(context.Background())
+		if err == nil && ok && at == last.Cursor() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new leader relayed up to %s (%v, %v), want %s", at, ok, err, last.Cursor())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

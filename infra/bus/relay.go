@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/presente-dispatch/presente/infra/eventstore"
@@ -61,14 +60,6 @@ type RelayConfig struct {
 	// Logger receives failures; it never receives payloads.
 	Logger *zap.Logger
 
-	// ExpectLastKey, when set, is a metadata key under which each message
-	// carries the id of the event published before it (for JetStream,
-	// Nats-Expected-Last-Msg-Id: the stream refuses the message unless
-	// that event is its last, fencing off a relay that fell behind).
-	// AfterID is the id of the event at After, if known; the first
-	// message carries no expectation without it.
-	ExpectLastKey string
-	AfterID       uuid.UUID
 	// Fatal, when set, tells a publish error the relay must not retry:
 	// Run returns it.
 	Fatal func(error) bool
@@ -85,7 +76,6 @@ type Relay struct {
 
 	mu     sync.Mutex
 	cursor eventstore.Cursor
-	lastID uuid.UUID // the event at cursor, when known
 }
 
 // NewRelay checks cfg and returns a relay; Run starts it.
@@ -111,7 +101,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
 	}
-	return &Relay{cfg: cfg, cursor: cfg.After, lastID: cfg.AfterID}, nil
+	return &Relay{cfg: cfg, cursor: cfg.After}, nil
 }
 
 // Cursor returns the place of the last event published (the start cursor
@@ -188,9 +178,6 @@ func (r *Relay) drain(ctx context.Context) (pending bool, err error) {
 		if len(recs) > 0 {
 			msgs := make([]*message.Message, len(recs))
 			prev := after
-			r.mu.Lock()
-			prevID := r.lastID
-			r.mu.Unlock()
 			for i, rec := range recs {
 				if msgs[i], err = NewMessage(r.cfg.Registry, rec); err != nil {
 					return false, err
@@ -198,16 +185,13 @@ func (r *Relay) drain(ctx context.Context) (pending bool, err error) {
 				// The event before it in the log: a consumer that has not
 				// reached it missed messages, and reads them from the log.
 				msgs[i].Metadata.Set(MetadataPrev, prev.String())
-				if r.cfg.ExpectLastKey != "" && prevID != uuid.Nil {
-					msgs[i].Metadata.Set(r.cfg.ExpectLastKey, prevID.String())
-				}
-				prev, prevID = rec.Cursor(), rec.EventID
+				prev = rec.Cursor()
 			}
 			if err := r.cfg.Publisher.Publish(r.cfg.Topic, msgs...); err != nil {
 				return false, err
 			}
 			r.mu.Lock()
-			r.cursor, r.lastID = recs[len(recs)-1].Cursor(), recs[len(recs)-1].EventID
+			r.cursor = recs[len(recs)-1].Cursor()
 			r.mu.Unlock()
 		}
 		if len(recs) < r.cfg.BatchSize {

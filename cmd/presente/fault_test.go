@@ -260,6 +260,39 @@ func retryCreate(c *client, s sent) answer {
 	}
 }
 
+// resendRefused sends again, with its key, every create that was not
+// acknowledged, as the web app does once the server is back, and checks
+// that the log then holds each acknowledged request exactly once and no
+// other request beyond the demo's. It returns the acknowledged ids.
+func resendRefused(t *testing.T, c *client, pool *pgxpool.Pool, answers []sent, demoRequests int, when string) []uuid.UUID {
+	t.Helper()
+	var acked []uuid.UUID
+	for _, s := range answers {
+		if s.a.err != nil || s.a.status != http.StatusCreated {
+			if s.key == "" {
+				continue
+			}
+			s.a = retryCreate(c, s)
+			if s.a.err != nil || s.a.status != http.StatusCreated {
+				t.Errorf("%s, a command not acknowledged sent again: %d %s %v", when, s.a.status, s.a.body, s.a.err)
+				continue
+			}
+		}
+		id, err := s.requestID()
+		if err != nil {
+			t.Fatalf("a 201 without a request id: %s", s.a.body)
+		}
+		acked = append(acked, id)
+		if n := receivedCount(t, pool, id); n != 1 {
+			t.Errorf("request %s is in the log %d times, want once", id, n)
+		}
+	}
+	if got, want := receivedTotal(t, pool)-demoRequests, len(acked); got != want {
+		t.Errorf("%s, the log holds %d requests received under load, want %d, one per acknowledged command", when, got, want)
+	}
+	return acked
+}
+
 // receivedTotal counts every request ever received.
 func receivedTotal(t *testing.T, pool *pgxpool.Pool) int {
 	t.Helper()
@@ -716,32 +749,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 		t.Errorf("no command was answered 503 during the %d-command outage", len(during))
 	}
 
-	// Retry what was not acknowledged, with its key, as the web app does;
-	// then the log holds each acknowledged command exactly once.
-	var acked []uuid.UUID
-	for _, c := range answers {
-		if c.a.err != nil || c.a.status != http.StatusCreated {
-			if c.key == "" {
-				continue
-			}
-			c.a = retryCreate(dispatcher, c)
-			if c.a.err != nil || c.a.status != http.StatusCreated {
-				t.Errorf("retry after the outage: %d %s %v", c.a.status, c.a.body, c.a.err)
-				continue
-			}
-		}
-		id, err := c.requestID()
-		if err != nil {
-			t.Fatalf("a 201 without a request id: %s", c.a.body)
-		}
-		acked = append(acked, id)
-		if n := receivedCount(t, pool, id); n != 1 {
-			t.Errorf("request %s is in the log %d times, want once", id, n)
-		}
-	}
-	if got, want := receivedTotal(t, pool)-demoRequests, len(acked); got != want {
-		t.Errorf("the log holds %d requests received under load, want %d, one per acknowledged command", got, want)
-	}
+	acked := resendRefused(t, dispatcher, pool, answers, demoRequests, "after the outage")
 
 	// The board open throughout shows every one, without a gap.
 	deadline = time.Now().Add(30 * time.Second)
@@ -867,24 +875,7 @@ func TestDiskFullAnswersClearlyAndRecovers(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	acked := 0
-	for _, c := range answers {
-		if c.a.status != http.StatusCreated {
-			c.a = retryCreate(dispatcher, c)
-			if c.a.err != nil || c.a.status != http.StatusCreated {
-				t.Errorf("after space was freed, a refused command sent again: %d %s %v", c.a.status, c.a.body, c.a.err)
-				continue
-			}
-		}
-		acked++
-		id, _ := c.requestID()
-		if n := receivedCount(t, pool, id); n != 1 {
-			t.Errorf("request %s is in the log %d times, want once", id, n)
-		}
-	}
-	if got := receivedTotal(t, pool) - demoRequests; got != acked {
-		t.Errorf("the log holds %d requests received, want %d, one per acknowledged command", got, acked)
-	}
+	acked := len(resendRefused(t, dispatcher, pool, answers, demoRequests, "after space was freed"))
 	waitCaughtUp(t, srv)
 	srv.stop()
 	noPersonalData(t, srv)
@@ -968,20 +959,7 @@ func TestConnectionsExhaustedAnswersClearlyAndRecovers(t *testing.T) {
 	}
 	hogs = nil
 	admin.Close(ctx)
-	acked := 0
-	for _, c := range answers {
-		if c.a.status != http.StatusCreated {
-			c.a = retryCreate(dispatcher, c)
-			if c.a.err != nil || c.a.status != http.StatusCreated {
-				t.Errorf("after connections freed up, a refused command sent again: %d %s %v", c.a.status, c.a.body, c.a.err)
-				continue
-			}
-		}
-		acked++
-	}
-	if got := receivedTotal(t, pool) - demoRequests; got != acked {
-		t.Errorf("the log holds %d requests received, want %d, one per acknowledged command", got, acked)
-	}
+	acked := len(resendRefused(t, dispatcher, pool, answers, demoRequests, "after connections freed up"))
 	waitCaughtUp(t, srv)
 	noPersonalData(t, srv)
 	t.Logf("%d commands with every connection taken, %d answered 503; all %d acknowledged once connections freed up", len(answers), unavailable, acked)

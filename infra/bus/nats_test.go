@@ -612,6 +612,27 @@ func TestALeaderThatCannotReachNATSGivesTheLeadUp(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The stream holds something first: a leader finding it empty starts
+	// at the log's head when it begins relaying, and a note written
+	// between its taking the lead and that moment would be before it.
+	relayed := func(n *bus.NATS, rec eventstore.Recorded, within time.Duration) bool {
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if at, ok, err := n.LastCursor(context.Background()); err == nil && ok && at == rec.Cursor() {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		seed := w.note(t, w.store, "before the cut")
+		w.readable(t, seed)
+		if relayed(cutOff, seed, time.Second) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first leader relayed nothing within 15s")
+		}
+	}
 	// The leader keeps its database session but loses NATS; another
 	// instance, connected to both, waits for the lead.
 	cutOff.Close()
@@ -635,14 +656,8 @@ func TestALeaderThatCannotReachNATSGivesTheLeadUp(t *testing.T) {
 	// that leader started.
 	last = w.note(t, w.store, "after the hand-over")
 	w.readable(t, last)
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	if !relayed(n, last, 10*time.Second) {
 		at, ok, err := n.LastCursor(context.Background())
-		if err == nil && ok && at == last.Cursor() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the new leader relayed up to %s (%v, %v), want %s", at, ok, err, last.Cursor())
-		}
-		time.Sleep(20 * time.Millisecond)
+		t.Fatalf("the new leader relayed up to %s (%v, %v), want %s", at, ok, err, last.Cursor())
 	}
 }
